@@ -1,0 +1,34 @@
+# Two commands on a fresh clone: `make demo` and `make test`. Nothing but python3 and make is assumed.
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test check lint typecheck benchmark clean
+
+demo: $(INSTALLED)
+	$(VENV)/bin/ocpp-fleet --version
+
+test: check
+	$(PYTHON) -m pytest
+
+check: lint typecheck
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(INSTALLED)
+	$(VENV)/bin/mypy
+
+benchmark: $(INSTALLED)
+	$(PYTHON) benchmarks/codec.py
+
+$(INSTALLED): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
