@@ -17,12 +17,35 @@ from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 
 ACTIONS = (
-    "Authorize BootNotification CancelReservation ChangeAvailability ChangeConfiguration ClearCache "
-    "ClearChargingProfile DataTransfer DiagnosticsStatusNotification FirmwareStatusNotification "
-    "GetCompositeSchedule GetConfiguration GetDiagnostics GetLocalListVersion Heartbeat MeterValues "
-    "RemoteStartTransaction RemoteStopTransaction ReserveNow Reset SendLocalList SetChargingProfile "
-    "StartTransaction StatusNotification StopTransaction TriggerMessage UnlockConnector UpdateFirmware"
-).split()
+    "Authorize",
+    "BootNotification",
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "Heartbeat",
+    "MeterValues",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+)
 """The 28 actions of OCPP 1.6's six feature profiles, as the specification names them."""
 
 KINDS = ("req", "conf")
