@@ -33,6 +33,8 @@ def parse_datetime(text: str) -> datetime:
     """Parse an ISO 8601 date-time into an aware UTC datetime; raise ``ValueError`` if it is not one."""
     if len(text) < 16 or text[10] not in "Tt ":
         raise ValueError(f"{text!r} is not an ISO 8601 date-time")
+    if text[-1] == "z":  # RFC 3339 allows the lower-case designator; fromisoformat does not
+        text = text[:-1] + "Z"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -183,10 +185,6 @@ _ENUM_TYPES = [
 ]
 
 
-def _enum_value(member: StrEnum) -> str:
-    return member.value
-
-
 def _is_tuple(cls: Any) -> bool:
     return getattr(cls, "__origin__", None) is tuple
 
@@ -201,7 +199,7 @@ def _build_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(datetime, format_datetime)
     for enum_type in _ENUM_TYPES:  # each one by name: the hook for str would otherwise catch them
         converter.register_structure_hook(enum_type, _enum_hook(enum_type))
-        converter.register_unstructure_hook(enum_type, _enum_value)
+        converter.register_unstructure_hook(enum_type, str)
     converter.register_structure_hook_factory(_is_tuple, _tuple_hook)
     converter.register_unstructure_hook_factory(
         _is_tuple,
