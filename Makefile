@@ -3,6 +3,7 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+SOURCES := actors fleet storage tests benchmarks
 
 .PHONY: demo test check lint typecheck benchmark clean
 
@@ -15,8 +16,8 @@ test: check
 check: lint typecheck
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
 
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
