@@ -1,1 +1,9 @@
-"""The SQLite state of charge points: offline queue, authorization cache, local list, availability."""
+"""The persistent state of charge points: what a real charge point keeps in flash.
+
+Nothing here imports the other packages of this project.
+"""
+
+from storage.memory import MemoryStorage
+from storage.state import ChargePointState
+
+__all__ = ["ChargePointState", "MemoryStorage"]

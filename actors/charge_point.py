@@ -1,0 +1,368 @@
+"""The ChargePoint actor: one charge point's life, from power-on through registration to its connection's end.
+
+Its nursery holds the connection and everything that uses it; cancelling :meth:`ChargePoint.run` is a power
+cut. A Reset reboots it: a new power-on, a new BootNotification. A lost connection is not a reboot: the
+charge point reconnects with back-off and jitter and does not register again once it was accepted.
+"""
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from actors.backoff import Backoff
+from actors.clock import WallClock
+from actors.configuration import Configuration, core_keys
+from actors.connection import (
+    Connection,
+    ConnectionFailed,
+    CsmsAddress,
+    Dialer,
+    open_connection,
+    tcp_dialer,
+)
+from actors.link import CallFailed, CallTimeout, IncomingCall, Link
+from actors.ocpp import (
+    BootNotificationRequest,
+    BootNotificationResponse,
+    CallReceived,
+    ChangeConfigurationRequest,
+    ChangeConfigurationResponse,
+    ChargePointErrorCode,
+    ChargePointStatus,
+    ClearCacheRequest,
+    ClearCacheResponse,
+    ClearCacheStatus,
+    ConfigurationStatus,
+    DataTransferRequest,
+    DataTransferResponse,
+    DataTransferStatus,
+    ErrorCode,
+    GetConfigurationRequest,
+    GetConfigurationResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    InvalidCall,
+    Measurand,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+    RemoteStartTransactionRequest,
+    RemoteStartTransactionResponse,
+    RemoteStopTransactionRequest,
+    RemoteStopTransactionResponse,
+    Request,
+    ResetRequest,
+    ResetResponse,
+    ResetStatus,
+    ResetType,
+    Response,
+    RpcSession,
+    StatusNotificationRequest,
+)
+from actors.registration import Registration, boot_retry_delay
+from storage import ChargePointState
+
+__all__ = ["ChargePoint", "ChargePointSettings", "DataTransferHandler"]
+
+_log = logging.getLogger(__name__)
+
+DataTransferHandler = Callable[[DataTransferRequest], Awaitable[DataTransferResponse]]
+"""Answers the Central System's DataTransfer for one vendorId."""
+
+SUPPORTED_MEASURANDS = (
+    Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
+    Measurand.POWER_ACTIVE_IMPORT,
+    Measurand.POWER_OFFERED,
+    Measurand.CURRENT_IMPORT,
+    Measurand.CURRENT_OFFERED,
+    Measurand.VOLTAGE,
+    Measurand.SOC,
+)
+"""What the simulated meter of a connector measures."""
+
+_INCOMING_CALLS_BUFFER = 8
+
+
+@attrs.frozen
+class ChargePointSettings:
+    """What a charge point is and where it connects; fixed for its life."""
+
+    charge_point_id: str
+    csms_url: str
+    vendor: str = "ocpp-fleet"
+    model: str = "Simulated"
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    connectors: int = 1
+    configuration: Mapping[str, str] = attrs.Factory(dict)
+    """Configuration values at first boot; changes made by the Central System are kept in the state."""
+    answer_timeout: float = 30.0
+    """Seconds to wait for the answer to one of our CALLs."""
+    connect_timeout: float = 30.0
+    pong_timeout: float = 10.0
+    backoff: Backoff = attrs.Factory(Backoff)
+
+
+@attrs.define
+class _Answer:
+    """What to answer a CALL of the Central System, and what to do once the answer is sent."""
+
+    response: Response | None = None
+    error: tuple[ErrorCode, str] | None = None
+    then: Callable[[Link], Awaitable[None]] | None = None
+
+
+class ChargePoint:
+    """One OCPP 1.6J charge point: connects, registers, keeps its link alive, answers the Central System."""
+
+    def __init__(
+        self,
+        settings: ChargePointSettings,
+        state: ChargePointState,
+        *,
+        dialer: Dialer = tcp_dialer,
+        clock: WallClock | None = None,
+        rng: random.Random | None = None,
+        data_transfer: Mapping[str, DataTransferHandler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._state = state
+        self._dialer = dialer
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._data_transfer = dict(data_transfer or {})
+        self._address = CsmsAddress.for_charge_point(settings.csms_url, settings.charge_point_id)
+        self.boots = 0
+        """How many times this charge point powered on."""
+        self.connected = False
+        self.registration = Registration()
+        self.configuration = Configuration(())
+        self._configuration_changed = trio.Event()
+        self._reboot_requested: ResetType | None = None
+
+    @property
+    def clock(self) -> WallClock:
+        """The wall clock of this charge point."""
+        if self._clock is None:
+            self._clock = WallClock()
+        return self._clock
+
+    async def run(self) -> None:
+        """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
+        while True:
+            self.boots += 1
+            await self._power_on()
+
+    async def _power_on(self) -> None:
+        """One power-on: load the configuration, then connect, register and serve until a reboot."""
+        saved = await self._state.load_configuration()
+        definitions = core_keys(self.settings.connectors, SUPPORTED_MEASURANDS)
+        self.configuration = Configuration(definitions, {**self.settings.configuration, **saved})
+        self.registration = Registration()
+        self._reboot_requested = None
+        failures = 0
+        while self._reboot_requested is None:
+            was_registered = await self._connection_lifetime()
+            if self._reboot_requested is not None:
+                break
+            failures = 0 if was_registered else failures + 1
+            await trio.sleep(self.settings.backoff.delay(failures, self._rng))
+        _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
+
+    async def _connection_lifetime(self) -> bool:
+        """Connect and serve until the connection ends; whether the charge point was registered during it."""
+        name = self.settings.charge_point_id
+        async with trio.open_nursery() as nursery:
+            try:
+                connection = await open_connection(
+                    nursery, self._address, dialer=self._dialer, connect_timeout=self.settings.connect_timeout
+                )
+            except ConnectionFailed as failed:
+                _log.info("%s: cannot connect: %s", name, failed)
+                return False
+            link = Link(
+                connection,
+                RpcSession(),
+                nursery.cancel_scope,
+                answer_timeout=self.settings.answer_timeout,
+                name=name,
+            )
+            self.connected = True
+            incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](_INCOMING_CALLS_BUFFER)
+            nursery.start_soon(link.run_reader, incoming_send)
+            nursery.start_soon(self._answer_calls, link, incoming_receive)
+            nursery.start_soon(self._keep_alive, link, connection)
+            nursery.start_soon(self._register_and_heartbeat, link)
+        self.connected = False
+        _log.info("%s: connection ended: %s", name, link.lost_reason)
+        return self.registration.accepted
+
+    # --- registration and heartbeat -------------------------------------------------------------------
+
+    async def _register_and_heartbeat(self, link: Link) -> None:
+        if not self.registration.accepted:
+            await self._register(link)
+            await self._report_statuses(link)
+        await self._heartbeat(link)
+
+    async def _register(self, link: Link) -> None:
+        """BootNotification until Accepted (spec 4.2)."""
+        failures = 0
+        while True:
+            try:
+                response: BootNotificationResponse = await link.call(self._boot_notification())
+            except (CallFailed, CallTimeout) as problem:
+                _log.info("%s: BootNotification failed: %s", self.settings.charge_point_id, problem)
+                await trio.sleep(self.settings.backoff.delay(failures, self._rng))
+                failures += 1
+                continue
+            self.registration.status = response.status
+            if response.status is RegistrationStatus.ACCEPTED:
+                self.clock.synchronise(response.current_time)
+                if response.interval > 0:
+                    await self._set_configuration("HeartbeatInterval", str(response.interval))
+                return
+            await trio.sleep(boot_retry_delay(response.interval, failures, self.settings.backoff, self._rng))
+            failures += 1
+
+    def _boot_notification(self) -> BootNotificationRequest:
+        settings = self.settings
+        return BootNotificationRequest(
+            charge_point_vendor=settings.vendor,
+            charge_point_model=settings.model,
+            charge_point_serial_number=settings.serial_number,
+            firmware_version=settings.firmware_version,
+        )
+
+    async def _report_statuses(self, link: Link) -> None:
+        """StatusNotification for connector 0 and every connector, after registration."""
+        for connector_id in range(self.settings.connectors + 1):
+            request = StatusNotificationRequest(
+                connector_id=connector_id,
+                error_code=ChargePointErrorCode.NO_ERROR,
+                status=ChargePointStatus.AVAILABLE,
+                timestamp=self.clock.now(),
+            )
+            await self._call_ignoring_failure(link, request)
+
+    async def _heartbeat(self, link: Link) -> None:
+        """Heartbeat after every ``HeartbeatInterval`` seconds without a message of ours."""
+        while True:
+            changed = self._configuration_changed
+            interval = self.configuration.integer("HeartbeatInterval")
+            with trio.move_on_at(link.last_sent + interval if interval > 0 else float("inf")):
+                await changed.wait()
+                continue
+            if trio.current_time() >= link.last_sent + interval:
+                response = await self._call_ignoring_failure(link, HeartbeatRequest())
+                if isinstance(response, HeartbeatResponse):
+                    self.clock.synchronise(response.current_time)
+
+    async def _call_ignoring_failure(self, link: Link, request: Request) -> Any:
+        try:
+            return await link.call(request)
+        except (CallFailed, CallTimeout) as problem:
+            _log.info("%s: %s failed: %s", self.settings.charge_point_id, request.action, problem)
+            return None
+
+    async def _keep_alive(self, link: Link, connection: Connection) -> None:
+        """WebSocket pings every ``WebSocketPingInterval`` seconds; no pong in time means the link is dead."""
+        while True:
+            changed = self._configuration_changed
+            interval = self.configuration.integer("WebSocketPingInterval")
+            with trio.move_on_after(interval if interval > 0 else float("inf")):
+                await changed.wait()
+                continue
+            if not await connection.ping(pong_timeout=self.settings.pong_timeout):
+                await link.close(f"no pong within {self.settings.pong_timeout:g} s")
+
+    # --- the Central System's calls -------------------------------------------------------------------
+
+    async def _answer_calls(self, link: Link, incoming: trio.MemoryReceiveChannel[IncomingCall]) -> None:
+        async with incoming:
+            async for event in incoming:
+                if not self.registration.answers_calls():
+                    _log.info(
+                        "%s: Rejected, not answering %s", self.settings.charge_point_id, event.unique_id
+                    )
+                    continue
+                if isinstance(event, InvalidCall):
+                    await link.reject(event)
+                    continue
+                await self._answer_call(link, event)
+
+    async def _answer_call(self, link: Link, event: CallReceived) -> None:
+        answer = await self._decide(event.request)
+        if answer.response is not None:
+            await link.answer(event.unique_id, answer.response)
+        else:
+            code, description = answer.error or (ErrorCode.INTERNAL_ERROR, "no answer")
+            await link.answer_error(event.unique_id, code, description)
+        if answer.then is not None:
+            await answer.then(link)
+
+    async def _decide(self, request: Request) -> _Answer:
+        """What to answer one CALL of the Central System."""
+        if isinstance(request, RemoteStartTransactionRequest) and not self.registration.allows(
+            request.action
+        ):
+            return _Answer(RemoteStartTransactionResponse(status=RemoteStartStopStatus.REJECTED))
+        if isinstance(request, RemoteStopTransactionRequest) and not self.registration.allows(request.action):
+            return _Answer(RemoteStopTransactionResponse(status=RemoteStartStopStatus.REJECTED))
+        if isinstance(request, GetConfigurationRequest):
+            return self._get_configuration(request)
+        if isinstance(request, ChangeConfigurationRequest):
+            return await self._change_configuration(request)
+        if isinstance(request, ClearCacheRequest):
+            return _Answer(ClearCacheResponse(status=ClearCacheStatus.ACCEPTED))
+        if isinstance(request, DataTransferRequest):
+            return await self._data_transfer_answer(request)
+        if isinstance(request, ResetRequest):
+            self._reboot_requested = request.type
+            return _Answer(ResetResponse(status=ResetStatus.ACCEPTED), then=self._reboot)
+        return _Answer(error=(ErrorCode.NOT_IMPLEMENTED, f"{request.action} is not implemented"))
+
+    def _get_configuration(self, request: GetConfigurationRequest) -> _Answer:
+        maximum = self.configuration.integer("GetConfigurationMaxKeys")
+        if request.key is not None and len(request.key) > maximum:
+            return _Answer(
+                error=(
+                    ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+                    f"at most {maximum} keys per request (GetConfigurationMaxKeys)",
+                )
+            )
+        known, unknown = self.configuration.get(request.key)
+        return _Answer(
+            GetConfigurationResponse(configuration_key=tuple(known), unknown_key=tuple(unknown) or None)
+        )
+
+    async def _change_configuration(self, request: ChangeConfigurationRequest) -> _Answer:
+        status = self.configuration.check_change(request.key, request.value)
+        if status in (ConfigurationStatus.ACCEPTED, ConfigurationStatus.REBOOT_REQUIRED):
+            await self._set_configuration(request.key, request.value)
+        return _Answer(ChangeConfigurationResponse(status=status))
+
+    async def _set_configuration(self, key: str, value: str) -> None:
+        """Keep a new value, then apply it: timers that depend on configuration look again."""
+        definition = self.configuration.definition(key)
+        assert definition is not None
+        await self._state.save_configuration(definition.name, value)
+        self.configuration.set(key, value)
+        self._configuration_changed.set()
+        self._configuration_changed = trio.Event()
+
+    async def _data_transfer_answer(self, request: DataTransferRequest) -> _Answer:
+        handler = self._data_transfer.get(request.vendor_id)
+        if handler is None:
+            return _Answer(DataTransferResponse(status=DataTransferStatus.UNKNOWN_VENDOR_ID))
+        return _Answer(await handler(request))
+
+    async def _reboot(self, link: Link) -> None:
+        """End this power-on once the Reset answer is sent: a soft reset closes the connection politely."""
+        if self._reboot_requested is ResetType.SOFT:
+            await link.close("soft reset")
+        else:
+            link.drop("hard reset")

@@ -1,0 +1,153 @@
+"""Our end of one OCPP-J connection: the reader that never stops draining, our CALLs, and our answers.
+
+A :class:`Link` lives as long as its connection, inside the nursery that holds the connection's tasks. When
+the connection is lost, the link cancels that nursery, so everything that was using the connection stops at
+once; :attr:`Link.lost_reason` tells why.
+"""
+
+import logging
+from typing import Any
+
+import trio
+
+from actors.connection import Connection, ConnectionLost
+from actors.ocpp import (
+    AnswerDropped,
+    CallReceived,
+    ErrorCode,
+    ErrorReceived,
+    InvalidCall,
+    InvalidResult,
+    MessageDropped,
+    Request,
+    Response,
+    ResultReceived,
+    RpcSession,
+)
+
+__all__ = ["CallFailed", "CallTimeout", "IncomingCall", "Link"]
+
+IncomingCall = CallReceived | InvalidCall
+
+_log = logging.getLogger(__name__)
+
+
+class CallFailed(Exception):
+    """Our CALL was answered with a CALLERROR, or with an answer that breaks the protocol."""
+
+    def __init__(self, code: ErrorCode, description: str) -> None:
+        super().__init__(f"{code}: {description}" if description else str(code))
+        self.code = code
+        self.description = description
+
+
+class CallTimeout(Exception):
+    """Our CALL got no answer within the answer timeout."""
+
+
+_Answer = ResultReceived | ErrorReceived | InvalidResult
+
+
+class Link:
+    """Sends our CALLs one at a time, routes answers to them, and passes the peer's CALLs on."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        session: RpcSession,
+        cancel_scope: trio.CancelScope,
+        *,
+        answer_timeout: float,
+        name: str,
+    ) -> None:
+        self._connection = connection
+        self._session = session
+        self._cancel_scope = cancel_scope
+        self._answer_timeout = answer_timeout
+        self._name = name
+        self._call_lock = trio.Lock()
+        self._answer_arrived: trio.Event | None = None
+        self._answer: _Answer | None = None
+        self.lost_reason: str | None = None
+        self.last_sent = trio.current_time()
+        """When we last sent anything, in trio time (the heartbeat counts silence from here)."""
+
+    async def call(self, request: Request) -> Any:
+        """Send our CALL and return the response object; raises :class:`CallFailed` or :class:`CallTimeout`.
+
+        Callers wait their turn: there is at most one outstanding CALL.
+        """
+        async with self._call_lock:
+            unique_id, text = self._session.call(request)
+            self._answer_arrived = arrived = trio.Event()
+            self._answer = None
+            await self._send(text)
+            with trio.move_on_after(self._answer_timeout):
+                await arrived.wait()
+            answer, self._answer_arrived, self._answer = self._answer, None, None
+            if answer is None:
+                self._session.give_up()
+                raise CallTimeout(f"{request.action} {unique_id} not answered in {self._answer_timeout:g} s")
+        if isinstance(answer, ResultReceived):
+            response: Response = answer.response
+            return response
+        if isinstance(answer, ErrorReceived):
+            raise CallFailed(answer.code, answer.description)
+        raise CallFailed(answer.error.code, answer.error.description)
+
+    async def answer(self, unique_id: str, response: Response) -> None:
+        """Answer the peer's CALL with a result."""
+        await self._send(self._session.result(unique_id, response))
+
+    async def answer_error(self, unique_id: str, code: ErrorCode, description: str) -> None:
+        """Answer the peer's CALL with a CALLERROR."""
+        await self._send(self._session.error(unique_id, code, description))
+
+    async def reject(self, event: InvalidCall) -> None:
+        """Answer an invalid CALL of the peer with the CALLERROR it deserves."""
+        await self._send(self._session.reject(event))
+
+    async def close(self, reason: str) -> None:
+        """Close the connection politely; the link is lost with ``reason``."""
+        await self._connection.close(reason)
+        self._lose(reason)
+
+    def drop(self, reason: str) -> None:
+        """Drop the connection at once, as a power cut would; the link is lost with ``reason``."""
+        self._lose(reason)
+
+    async def run_reader(self, incoming: trio.MemorySendChannel[IncomingCall]) -> None:
+        """Drain the connection: answers go to the waiting :meth:`call`, the peer's CALLs to ``incoming``."""
+        async with incoming:
+            while True:
+                try:
+                    text = await self._connection.receive()
+                except ConnectionLost as lost:
+                    self._lose(str(lost))
+                    return
+                event = self._session.receive(text)
+                if isinstance(event, CallReceived | InvalidCall):
+                    await incoming.send(event)
+                elif isinstance(event, AnswerDropped):
+                    late = "late " if event.late else ""
+                    _log.warning("%s: %sanswer to CALL %s dropped", self._name, late, event.unique_id)
+                elif isinstance(event, MessageDropped):
+                    _log.warning("%s: message dropped: %s", self._name, event.error.description)
+                elif self._answer_arrived is not None:
+                    self._answer = event
+                    self._answer_arrived.set()
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self._connection.send(text)
+        except ConnectionLost as lost:
+            self._lose(str(lost))
+            await trio.lowlevel.checkpoint()  # the cancellation of our own scope takes effect here
+            raise
+        self.last_sent = trio.current_time()
+
+    def _lose(self, reason: str) -> None:
+        if self.lost_reason is None:
+            self.lost_reason = reason
+            self._session.connection_lost()
+        self._cancel_scope.cancel()
