@@ -87,6 +87,35 @@ class ScriptedConnection:
         await self.websocket.aclose()
 
 
+class Cable(trio.abc.Stream):
+    """The charge point's end of a connection, which the test can cut like a network partition.
+
+    Once cut, what the charge point sends vanishes and nothing reaches it any more; neither side is told.
+    """
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self._inner = inner
+        self.cut = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.cut:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self._inner.receive_some(max_bytes)
+        if self.cut:
+            await trio.sleep_forever()
+        return data
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class ScriptedCsms:
     """Accepts charge point connections (through :meth:`dial`) and hands them to the test."""
 
@@ -95,6 +124,7 @@ class ScriptedCsms:
         self.subprotocol = subprotocol
         self.refusing = False
         self.dial_times: list[float] = []
+        self.cables: list[Cable] = []
         self._connections_send, self._connections = trio.open_memory_channel[ScriptedConnection](math.inf)
 
     async def dial(self, address: CsmsAddress) -> trio.abc.Stream:
@@ -104,7 +134,13 @@ class ScriptedCsms:
             raise OSError("connection refused")
         client, server = trio.testing.memory_stream_pair()
         self._nursery.start_soon(self._serve, server)
-        return client
+        self.cables.append(Cable(client))
+        return self.cables[-1]
+
+    def partition(self) -> None:
+        """Cut every connection made so far, silently."""
+        for cable in self.cables:
+            cable.cut = True
 
     async def _serve(self, stream: trio.abc.Stream) -> None:
         async with trio.open_nursery() as nursery:

@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 import trio
 from scripted_csms import ScriptedConnection, ScriptedCsms
@@ -517,4 +518,39 @@ async def test_malformed_csms_call_gets_a_callerror_and_the_charge_point_carries
         assert answer[:3] == [4, "bad-1", "OccurenceConstraintViolation"]
         event = await connection.call(ClearCacheRequest())
         assert isinstance(event, ResultReceived)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_missing_pong_means_the_link_is_dead(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        charge_point = await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        await boot(connection)
+        csms.partition()
+        await csms.accept()
+        # ping at 60 s (WebSocketPingInterval), no pong for 10 s, a close that nobody answers (2 s), back-off
+        assert 72.5 <= csms.dial_times[1] <= 73
+        assert charge_point.boots == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_no_pings_when_the_interval_is_zero(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    settings = attrs.evolve(settings, configuration={"WebSocketPingInterval": "0", "HeartbeatInterval": "0"})
+    async with trio.open_nursery() as nursery:
+        await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        await boot(connection, interval=0)
+        csms.partition()
+        await trio.sleep(24 * 3600)
+        assert len(csms.dial_times) == 1, "nothing noticed the partition: no pings, no heartbeats"
         nursery.cancel_scope.cancel()
