@@ -191,12 +191,17 @@ class ChargePoint:
                 name=name,
             )
             self.connected = True
-            incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](_INCOMING_CALLS_BUFFER)
-            nursery.start_soon(link.run_reader, incoming_send)
-            nursery.start_soon(self._answer_calls, link, incoming_receive)
-            nursery.start_soon(self._keep_alive, link, connection)
-            nursery.start_soon(self._register_and_heartbeat, link)
-        self.connected = False
+            try:
+                incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](
+                    _INCOMING_CALLS_BUFFER
+                )
+                nursery.start_soon(link.run_reader, incoming_send)
+                nursery.start_soon(self._answer_calls, link, incoming_receive)
+                nursery.start_soon(self._keep_alive, link, connection)
+                nursery.start_soon(self._register_and_heartbeat, link)
+                await trio.sleep_forever()
+            finally:
+                self.connected = False
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted
 
