@@ -1,0 +1,415 @@
+"""The fleet file: which charge points a run simulates, where they connect and where their state lives.
+
+The format (``examples/fleet.toml`` is a commented example)::
+
+    csms_url = "ws://127.0.0.1:9000/ocpp"  # required unless every group has its own
+    database = "fleet.db"                   # optional, this default
+
+    [[charge_points]]              # a group of alike charge points; at least one
+    id = "CP-{n:04}"               # required: a str.format pattern of n = 1..count
+    count = 10                     # default 1
+    connectors = 2                 # default 1, at most 32
+    vendor = "Acme"                # default "ocpp-fleet", CiString20
+    model = "AC22"                 # default "Simulated", CiString20
+    firmware = "1.0.0"             # optional, CiString50
+    serial = "SN-{n:06}"           # optional pattern of n, CiString25 once formatted
+    csms_url = "wss://..."         # optional, overrides the top-level csms_url for this group
+    [charge_points.configuration]  # optional initial configuration: OCPP key = value
+    HeartbeatInterval = 300
+
+Rules:
+
+- A charge point connects to ``csms_url + "/" + id``, the id percent-encoded. A URL is ws:// or
+  wss:// with a host and no query or fragment.
+- A relative ``database`` path is relative to the folder of the fleet file, not to the working directory.
+- Ids must be unique across the whole file, ignoring case (a CSMS may compare them case-insensitively).
+- Configuration values are given as TOML integers, booleans, strings or lists of strings and kept in OCPP's
+  string form: ``300`` → ``"300"``, ``true`` → ``"true"``, ``["a", "b"]`` → ``"a,b"``.
+- Unknown keys are errors, so that a typo is never silently ignored; later versions add keys.
+"""
+
+import json
+import re
+import string
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+__all__ = [
+    "ChargePointGroup",
+    "ChargePointSpec",
+    "FleetFile",
+    "FleetFileError",
+    "load_fleet_file",
+    "parse_fleet_file",
+]
+
+DEFAULT_DATABASE = "fleet.db"
+DEFAULT_VENDOR = "ocpp-fleet"
+DEFAULT_MODEL = "Simulated"
+MAX_CONNECTORS = 32
+# The charge point identity limit of OCPP's security whitepaper, where it is also the Basic Auth username.
+MAX_IDENTITY_LENGTH = 48
+
+FLEET_KEYS = ("csms_url", "database", "charge_points")
+GROUP_KEYS = (
+    "connectors",
+    "count",
+    "csms_url",
+    "firmware",
+    "id",
+    "model",
+    "serial",
+    "vendor",
+    "configuration",
+)
+_EXAMPLE_PATTERN = '"CP-{n:04}"'
+_EXAMPLE_URL = '"ws://127.0.0.1:9000/ocpp"'
+
+T = TypeVar("T")
+
+
+class FleetFileError(Exception):
+    """A fleet file that cannot be used. Its ``str()`` is one line: ``<file>: <where>: <what is wrong>``."""
+
+    def __init__(self, source: str, where: str, problem: str) -> None:
+        super().__init__(source, where, problem)
+        self.source = source
+        self.where = where
+        """The key path (``charge_points[1].count``), a TOML position, or empty."""
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.source, self.where, self.problem) if part)
+
+
+def _read_only(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping))
+
+
+@attrs.frozen
+class ChargePointSpec:
+    """One concrete charge point of the fleet."""
+
+    id: str
+    serial: str | None
+    connectors: int
+    vendor: str
+    model: str
+    firmware: str | None
+    csms_url: str
+    configuration: Mapping[str, str] = attrs.field(converter=_read_only)
+
+
+@attrs.frozen
+class ChargePointGroup:
+    """One ``[[charge_points]]`` table: ``count`` alike charge points; id and serial are patterns of n."""
+
+    id: str
+    count: int = 1
+    connectors: int = 1
+    vendor: str = DEFAULT_VENDOR
+    model: str = DEFAULT_MODEL
+    firmware: str | None = None
+    serial: str | None = None
+    csms_url: str | None = None
+    configuration: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
+
+
+@attrs.frozen
+class FleetFile:
+    """A whole fleet file: where charge points connect, where state lives, and the groups of charge points."""
+
+    csms_url: str | None
+    database: Path
+    groups: tuple[ChargePointGroup, ...]
+    source: str = "fleet file"
+    """The file name used in error messages."""
+
+    def charge_points(self) -> tuple[ChargePointSpec, ...]:
+        """Every charge point, group by group, n = 1..count in each; raises :class:`FleetFileError`.
+
+        Checks what only the expanded ids and serials show: a CSMS URL for every group, valid and unique ids,
+        serials of at most 25 characters.
+        """
+        specs: list[ChargePointSpec] = []
+        first_use: dict[str, str] = {}
+        for index, group in enumerate(self.groups):
+            path = f"charge_points[{index}]"
+            for n, spec in enumerate(self._expand(group, path), start=1):
+                earlier = first_use.get(spec.id.lower())
+                if earlier is not None:
+                    problem = (
+                        f"{_show(spec.id)} (n={n}) duplicates {earlier}; ids must be unique, ignoring case"
+                    )
+                    raise FleetFileError(self.source, f"{path}.id", problem)
+                first_use[spec.id.lower()] = f"{_show(spec.id)} of {path} (n={n})"
+                specs.append(spec)
+        return tuple(specs)
+
+    def _expand(self, group: ChargePointGroup, path: str) -> Iterator[ChargePointSpec]:
+        csms_url = group.csms_url or self.csms_url
+        if csms_url is None:
+            problem = f"missing; required unless every [[charge_points]] group has its own ({path} has none)"
+            raise FleetFileError(self.source, "csms_url", problem)
+        try:
+            for n in range(1, group.count + 1):
+                yield _charge_point(group, n, csms_url)
+        except _Invalid as invalid:
+            raise FleetFileError(self.source, f"{path}.{invalid.path}", invalid.problem) from None
+
+
+def load_fleet_file(path: Path) -> FleetFile:
+    """Read and check the fleet file at ``path``; raises :class:`FleetFileError`."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise FleetFileError(str(path), "", f"cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise FleetFileError(str(path), "", f"cannot read: not UTF-8 text ({error.reason})") from None
+    return parse_fleet_file(text, str(path), path.absolute().parent)
+
+
+def parse_fleet_file(text: str, source: str, base_dir: Path) -> FleetFile:
+    """Check the TOML ``text`` of the fleet file ``source``; a relative database is relative to ``base_dir``.
+
+    Raises :class:`FleetFileError` for the first problem found, those of :meth:`FleetFile.charge_points`
+    included.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        where, problem = _toml_problem(error)
+        raise FleetFileError(source, where, f"invalid TOML: {problem}") from None
+    try:
+        fleet = _fleet(document, source, base_dir)
+    except _Invalid as invalid:
+        raise FleetFileError(source, invalid.path, invalid.problem) from None
+    fleet.charge_points()
+    return fleet
+
+
+class _Invalid(Exception):
+    """A problem at a key path, before the file name is known."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(path, problem)
+        self.path = path
+        self.problem = problem
+
+
+def _toml_problem(error: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """``("line 3, column 7", "Invalid value")`` from tomllib's ``Invalid value (at line 3, column 7)``."""
+    match = re.fullmatch(r"(.*) \(at (line \d+, column \d+|end of document)\)", str(error))
+    return (match[2], match[1]) if match else ("", str(error))
+
+
+def _fleet(document: dict[str, Any], source: str, base_dir: Path) -> FleetFile:
+    _known_keys(document, "", FLEET_KEYS)
+    groups = document.get("charge_points")
+    if not isinstance(groups, list) or not groups:
+        problem = "a fleet needs at least one [[charge_points]] group"
+        raise _Invalid("charge_points", problem if groups is None else f"{problem}, got {_show(groups)}")
+    return FleetFile(
+        csms_url=_field(document, "", "csms_url", _url, None),
+        database=base_dir / _field(document, "", "database", _database, DEFAULT_DATABASE),
+        groups=tuple(_group(group, f"charge_points[{index}]") for index, group in enumerate(groups)),
+        source=source,
+    )
+
+
+def _group(table: Any, path: str) -> ChargePointGroup:
+    if not isinstance(table, dict):
+        raise _Invalid(path, f"must be a table, written [[charge_points]], got {_show(table)}")
+    _known_keys(table, path, GROUP_KEYS)
+    if "id" not in table:
+        raise _Invalid(_join(path, "id"), f"missing; give a pattern of n such as {_EXAMPLE_PATTERN}")
+    return ChargePointGroup(
+        id=_pattern(table["id"], _join(path, "id")),
+        count=_field(table, path, "count", _positive, 1),
+        connectors=_field(table, path, "connectors", _connectors, 1),
+        vendor=_field(table, path, "vendor", _ci_string(20), DEFAULT_VENDOR),
+        model=_field(table, path, "model", _ci_string(20), DEFAULT_MODEL),
+        firmware=_field(table, path, "firmware", _ci_string(50), None),
+        serial=_field(table, path, "serial", _pattern, None),
+        csms_url=_field(table, path, "csms_url", _url, None),
+        configuration=_field(table, path, "configuration", _configuration, {}),
+    )
+
+
+def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePointSpec:
+    """The n-th charge point of ``group``; raises :class:`_Invalid` with a path relative to the group."""
+    serial = None if group.serial is None else group.serial.format(n=n)
+    charge_point_id = group.id.format(n=n)
+    _check_identity(charge_point_id, n)
+    if serial is not None and not 1 <= len(serial) <= 25:
+        problem = (
+            f"{_show(serial)} (n={n}) has {len(serial)} characters; a serial number has 1 to 25 (CiString25)"
+        )
+        raise _Invalid("serial", problem)
+    return ChargePointSpec(
+        id=charge_point_id,
+        serial=serial,
+        connectors=group.connectors,
+        vendor=group.vendor,
+        model=group.model,
+        firmware=group.firmware,
+        csms_url=csms_url,
+        configuration=group.configuration,
+    )
+
+
+def _check_identity(charge_point_id: str, n: int) -> None:
+    shown = f"{_show(charge_point_id)} (n={n})"
+    if not 1 <= len(charge_point_id) <= MAX_IDENTITY_LENGTH:
+        length = len(charge_point_id)
+        problem = f"{shown} has {length} characters; a charge point identity has 1 to {MAX_IDENTITY_LENGTH}"
+        raise _Invalid("id", problem)
+    bad = next((c for c in charge_point_id if not ("!" <= c <= "~") or c == "/"), None)
+    if bad is not None:
+        problem = (
+            f'{shown} contains {_show(bad)}; a charge point identity is printable ASCII without spaces or "/"'
+        )
+        raise _Invalid("id", problem)
+
+
+def _known_keys(table: Mapping[str, Any], path: str, known: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in known:
+            raise _Invalid(_join(path, key), f"unknown key; known keys are {', '.join(known)}")
+
+
+def _field(table: Mapping[str, Any], path: str, key: str, check: Callable[[Any, str], T], default: T) -> T:
+    """``check(value, key path)`` if ``key`` is in ``table``, else ``default``."""
+    return check(table[key], _join(path, key)) if key in table else default
+
+
+def _positive(value: Any, path: str) -> int:
+    if type(value) is not int or value < 1:
+        raise _Invalid(path, f"must be a positive integer, got {_show(value)}")
+    return value
+
+
+def _connectors(value: Any, path: str) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_CONNECTORS:
+        raise _Invalid(path, f"must be an integer from 1 to {MAX_CONNECTORS}, got {_show(value)}")
+    return value
+
+
+def _ci_string(limit: int) -> Callable[[Any, str], str]:
+    def check(value: Any, path: str) -> str:
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            raise _Invalid(
+                path, f"must be a string of 1 to {limit} characters (CiString{limit}), got {_show(value)}"
+            )
+        return value
+
+    return check
+
+
+def _database(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Invalid(path, f'must be a file path such as "{DEFAULT_DATABASE}", got {_show(value)}')
+    return value
+
+
+def _url(value: Any, path: str) -> str:
+    if isinstance(value, str) and value.isascii() and value.isprintable() and not set(" ?#") & set(value):
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # a port that is not a number raises ValueError
+        except ValueError:
+            pass
+        else:
+            if parts.scheme in ("ws", "wss") and parts.hostname:
+                return value
+    problem = (
+        f"must be a ws:// or wss:// URL with a host and no query, such as {_EXAMPLE_URL}, got {_show(value)}"
+    )
+    raise _Invalid(path, problem)
+
+
+def _pattern(value: Any, path: str) -> str:
+    """A str.format pattern whose only replacement field is n, e.g. ``CP-{n:04}``."""
+    if not isinstance(value, str):
+        raise _Invalid(
+            path, f"must be a str.format pattern of n such as {_EXAMPLE_PATTERN}, got {_show(value)}"
+        )
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(value) if name is not None]
+        if any(name != "n" or "{" in (spec or "") for name, spec in fields):
+            problem = f"the pattern {_show(value)} may use no other name than n, as in {_EXAMPLE_PATTERN}"
+            raise _Invalid(path, problem)
+        value.format(n=1)
+    except ValueError as error:
+        raise _Invalid(
+            path, f"the pattern {_show(value)} is not a valid str.format pattern: {error}"
+        ) from None
+    return value
+
+
+def _configuration(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Invalid(path, f"must be a table of OCPP configuration keys and values, got {_show(value)}")
+    converted: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for key, item in value.items():
+        where = _join(path, key)
+        if not 1 <= len(key) <= 50:
+            raise _Invalid(where, "a configuration key must have 1 to 50 characters (CiString50)")
+        earlier = spelled.setdefault(key.lower(), key)
+        if earlier != key:
+            raise _Invalid(where, f"the same key as {earlier}; configuration keys ignore case")
+        converted[key] = _configuration_value(item, where)
+    return converted
+
+
+def _configuration_value(value: Any, path: str) -> str:
+    """OCPP's string form of a configuration value: ``300`` → ``"300"``, ``["a", "b"]`` → ``"a,b"``."""
+    match value:
+        case bool():
+            text = "true" if value else "false"
+        case int() | str():
+            text = str(value)
+        case list():
+            text = ",".join(_list_item(item, f"{path}[{index}]") for index, item in enumerate(value))
+        case _:
+            problem = f"must be an integer, a boolean, a string or a list of strings, got {_show(value)}"
+            raise _Invalid(path, problem)
+    if len(text) > 500:
+        raise _Invalid(
+            path, f"has {len(text)} characters as an OCPP string, at most 500 allowed (CiString500)"
+        )
+    return text
+
+
+def _list_item(value: Any, path: str) -> str:
+    if not isinstance(value, str) or "," in value:
+        raise _Invalid(path, f'must be a string without ",", got {_show(value)}')
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    """A TOML key path: ``charge_points[0].configuration."odd key"``."""
+    shown = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+    return f"{path}.{shown}" if path else shown
+
+
+def _show(value: Any) -> str:
+    """A value as TOML would write it, on one line; ``a table`` for a table."""
+    match value:
+        case bool():
+            return "true" if value else "false"
+        case str():
+            return json.dumps(value)
+        case dict():
+            return "a table"
+        case list():
+            return f"[{', '.join(_show(item) for item in value)}]"
+        case _:
+            return str(value)
