@@ -69,6 +69,7 @@ class Link:
         self._answer_arrived: trio.Event | None = None
         self._answer: _Answer | None = None
         self.lost_reason: str | None = None
+        self._closing = False
         self.last_sent = trio.current_time()
         """When we last sent anything, in trio time (the heartbeat counts silence from here)."""
 
@@ -109,6 +110,7 @@ class Link:
 
     async def close(self, reason: str) -> None:
         """Close the connection politely; the link is lost with ``reason``."""
+        self._closing = True  # the reader must not cut the closing handshake short
         await self._connection.close(reason)
         self._lose(reason)
 
@@ -123,7 +125,8 @@ class Link:
                 try:
                     text = await self._connection.receive()
                 except ConnectionLost as lost:
-                    self._lose(str(lost))
+                    if not self._closing:
+                        self._lose(str(lost))
                     return
                 event = self._session.receive(text)
                 if isinstance(event, CallReceived | InvalidCall):

@@ -341,10 +341,12 @@ async def test_reset_is_accepted_then_the_charge_point_reboots(
         charge_point = await start(nursery, csms, settings, state)
         connection = await csms.accept()
         await boot(connection)
+        reset_time = trio.current_time()
         event = await connection.call(ResetRequest(type=reset_type))
         assert event.response == ResetResponse(status=ResetStatus.ACCEPTED)
         await connection.expect_closed()
         again = await csms.accept()
+        assert csms.dial_times[1] == reset_time, "a reboot connects at once, after a closing handshake if soft"
         assert isinstance((await again.expect_call()).request, BootNotificationRequest)
         assert charge_point.boots == 2
         nursery.cancel_scope.cancel()
