@@ -4,11 +4,12 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SOURCES := actors fleet storage tests benchmarks
+DEMO_SECONDS ?= 30
 
 .PHONY: demo test check lint typecheck benchmark clean
 
 demo: $(INSTALLED)
-	$(VENV)/bin/ocpp-fleet --version
+	$(VENV)/bin/ocpp-fleet demo --duration $(DEMO_SECONDS)
 
 test: check
 	$(PYTHON) -m pytest

@@ -53,7 +53,7 @@ class CsmsAddress:
         """The address of ``charge_point_id`` (percent-encoded) under ``csms_url`` (``ws://`` or ``wss://``)."""
         url = urlsplit(csms_url)
         if url.scheme not in ("ws", "wss") or not url.hostname:
-            raise ValueError(f"not a ws:// or wss:// URL with a host: {csms_url!r}")
+            raise ValueError(f"{csms_url!r} is not a ws:// or wss:// URL with a host")
         tls = url.scheme == "wss"
         path = url.path.rstrip("/") + "/" + quote(charge_point_id, safe="")
         resource = f"{path}?{url.query}" if url.query else path

@@ -1,9 +1,23 @@
 """The ``ocpp-fleet`` command line: it parses arguments and calls the library, nothing more."""
 
 import argparse
+import functools
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import trio
+
+from actors.connection import CsmsAddress
 from fleet import __version__
+from fleet.commands import run_csms, run_demo, run_fleet
+from fleet.fleetfile import FleetFileError, load_fleet_file
+from fleet.runner import DEFAULT_RAMP
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process killed by SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -11,17 +25,147 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocpp-fleet",
         description=(
-            "Simulate fleets of OCPP 1.6J charge points against a Central System, "
-            "or run one real charge point behind a gateway."
+            "Simulate fleets of OCPP 1.6J charge points against a Central System (CSMS), "
+            "or run the embedded Central System."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run a small fleet against the embedded Central System and show every message"
+    )
+    demo.add_argument("--charge-points", type=_positive_int, default=3, help="how many (default 3)")
+    demo.add_argument("--connectors", type=_positive_int, default=2, help="per charge point (default 2)")
+    demo.add_argument(
+        "--heartbeat-interval", type=_positive_int, default=10, help="seconds, given at boot (default 10)"
+    )
+    _add_duration(demo)
+
+    run = commands.add_parser("run", help="run the charge points of a fleet file until stopped")
+    run.add_argument("fleet_file", type=Path, metavar="FLEET.toml", help="the fleet file (see examples/)")
+    run.add_argument("--csms-url", help="connect every charge point here instead (ws://... or wss://...)")
+    run.add_argument(
+        "--database",
+        type=Path,
+        help="file for the charge points' persistent state (default: the fleet file's database key); "
+        "this version keeps the state in memory",
+    )
+    run.add_argument(
+        "--ramp",
+        type=float,
+        default=DEFAULT_RAMP,
+        help=f"charge points started per second, 0 for all at once (default {DEFAULT_RAMP:g})",
+    )
+    _add_duration(run)
+
+    csms = commands.add_parser("csms", help="run the embedded Central System")
+    csms.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    csms.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    csms.add_argument(
+        "--heartbeat-interval", type=_positive_int, default=300, help="seconds, given at boot (default 300)"
+    )
+    csms.add_argument(
+        "--verbose", action="store_true", help="print every message, not only BootNotifications"
+    )
+    _add_duration(csms)
     return parser
+
+
+def _add_duration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this long (default: at Ctrl-C or SIGTERM)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
+    arguments = parser.parse_args(argv)
+    try:
+        return _run_command(parser, arguments)
+    except (OSError, ExceptionGroup) as error:
+        problem = _only_os_errors(error)
+        if problem is None:
+            raise
+        if isinstance(problem, BrokenPipeError):  # our reader went away (``ocpp-fleet demo | head``)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
+        print(f"ocpp-fleet: {problem}", file=sys.stderr)  # e.g. the port is in use
+        return EXIT_FAILURE
+
+
+def _only_os_errors(error: BaseException) -> OSError | None:
+    """The first OSError if ``error`` is one or a group of nothing else (as trio raises them); else None."""
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        matched, rest = error.split(OSError)
+        if matched is not None and rest is None:
+            first: BaseException = matched
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            return first if isinstance(first, OSError) else None
+    return None
+
+
+def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> int:
+    out = sys.stdout
+    if arguments.command == "demo":
+        trio.run(
+            functools.partial(
+                run_demo,
+                out,
+                charge_points=arguments.charge_points,
+                connectors=arguments.connectors,
+                heartbeat_interval=arguments.heartbeat_interval,
+                duration=arguments.duration,
+            )
+        )
+    elif arguments.command == "run":
+        try:
+            fleet_file = load_fleet_file(arguments.fleet_file)
+            fleet_file.charge_points()
+            if arguments.csms_url is not None:
+                CsmsAddress.for_charge_point(arguments.csms_url, "CP")
+        except (FleetFileError, ValueError) as error:
+            print(f"ocpp-fleet: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        trio.run(
+            functools.partial(
+                run_fleet,
+                fleet_file,
+                out,
+                csms_url=arguments.csms_url,
+                duration=arguments.duration,
+                ramp=arguments.ramp,
+            )
+        )
+    elif arguments.command == "csms":
+        trio.run(
+            functools.partial(
+                run_csms,
+                out,
+                host=arguments.host,
+                port=arguments.port,
+                heartbeat_interval=arguments.heartbeat_interval,
+                verbose=arguments.verbose,
+                duration=arguments.duration,
+            )
+        )
+    else:
+        parser.print_help()
     return 0

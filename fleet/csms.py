@@ -177,7 +177,8 @@ class CentralSystem:
     ``retry_interval`` (seconds, sent with Pending and Rejected); ``id_tags`` (the accepted idTags, compared
     case-insensitively; ``None`` accepts every idTag, others are Invalid); ``answer_timeout`` (seconds
     :meth:`call` waits for an answer); ``max_records`` (how many :attr:`records` are kept);
-    ``wall_clock`` (gives ``currentTime``; aware UTC now by default).
+    ``wall_clock`` (gives ``currentTime``; aware UTC now by default); ``on_record`` (called with every
+    record as it is made, e.g. to print it).
 
     Attributes: :attr:`records` (the most recent messages, oldest first), :attr:`messages_in` and
     :attr:`messages_out` (every WebSocket message received and sent), :attr:`answers` (the decisions).
@@ -193,6 +194,7 @@ class CentralSystem:
         answer_timeout: float = 30,
         max_records: int = 100_000,
         wall_clock: Callable[[], datetime] = utc_now,
+        on_record: Callable[["Record"], None] | None = None,
     ) -> None:
         self.answers = Answers(
             heartbeat_interval=heartbeat_interval,
@@ -205,6 +207,7 @@ class CentralSystem:
         self.messages_in = 0
         self.messages_out = 0
         self._wall_clock = wall_clock
+        self._on_record = on_record
         self._links: dict[str, _Link] = {}
         self._connected_events: dict[str, trio.Event] = {}
         self._recorded = 0
@@ -396,6 +399,8 @@ class CentralSystem:
         self.records.append(record)
         self._recorded += 1
         self._new_record.unpark_all()
+        if self._on_record is not None:
+            self._on_record(record)
         return record
 
 

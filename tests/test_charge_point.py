@@ -346,7 +346,7 @@ async def test_reset_is_accepted_then_the_charge_point_reboots(
         assert event.response == ResetResponse(status=ResetStatus.ACCEPTED)
         await connection.expect_closed()
         again = await csms.accept()
-        assert csms.dial_times[1] == reset_time, "a reboot connects at once, after a closing handshake if soft"
+        assert csms.dial_times[1] == reset_time, "reconnects at once (soft: after the close handshake)"
         assert isinstance((await again.expect_call()).request, BootNotificationRequest)
         assert charge_point.boots == 2
         nursery.cancel_scope.cancel()

@@ -1,0 +1,167 @@
+"""What the ``ocpp-fleet`` commands do, as library calls: run a fleet, run the embedded CSMS, run the demo.
+
+Each runs until its duration is over or the process gets SIGINT (Ctrl-C) or SIGTERM, then stops within a
+second. Output goes to a text stream, one line per event.
+"""
+
+import functools
+import json
+import math
+import signal
+from collections.abc import Sequence
+from typing import TextIO
+
+import attrs
+import trio
+
+from actors.connection import Dialer, tcp_dialer
+from fleet.csms import CentralSystem, Record
+from fleet.fleetfile import ChargePointSpec, FleetFile
+from fleet.runner import DEFAULT_RAMP, Fleet
+from storage import MemoryStorage
+
+__all__ = ["run_csms", "run_demo", "run_fleet"]
+
+PROGRESS_EVERY = 5.0
+"""Seconds between progress lines of ``run``."""
+
+_PAYLOAD_WIDTH = 100
+
+
+async def until_stopped(duration: float | None) -> None:
+    """Return after ``duration`` seconds (``None``: never) or at the first SIGINT or SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.move_on_after(math.inf if duration is None else duration):
+            async for _ in signals:
+                return
+
+
+async def run_fleet(
+    fleet_file: FleetFile,
+    out: TextIO,
+    *,
+    csms_url: str | None = None,
+    duration: float | None = None,
+    ramp: float = DEFAULT_RAMP,
+    dialer: Dialer = tcp_dialer,
+) -> None:
+    """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs."""
+    specs = fleet_file.charge_points()
+    if csms_url is not None:
+        specs = tuple(attrs.evolve(spec, csms_url=csms_url) for spec in specs)
+    fleet = Fleet(specs, storage=MemoryStorage(), dialer=dialer)
+    print(f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second", file=out)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
+        nursery.start_soon(_report_progress, fleet, out)
+        await until_stopped(duration)
+        nursery.cancel_scope.cancel()
+    _print_progress(fleet, out, prefix="stopped: ")
+
+
+async def _report_progress(fleet: Fleet, out: TextIO) -> None:
+    while True:
+        await trio.sleep(PROGRESS_EVERY)
+        _print_progress(fleet, out)
+
+
+def _print_progress(fleet: Fleet, out: TextIO, prefix: str = "") -> None:
+    counts = fleet.counts()
+    print(
+        f"{prefix}{counts.started}/{counts.charge_points} started, {counts.connected} connected, "
+        f"{counts.accepted} accepted, {counts.crashes} crashes",
+        file=out,
+        flush=True,
+    )
+
+
+async def run_csms(
+    out: TextIO,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    heartbeat_interval: int = 300,
+    verbose: bool = False,
+    duration: float | None = None,
+) -> None:
+    """Run the embedded Central System; with ``verbose``, print every message, else only BootNotifications."""
+    central_system = CentralSystem(
+        heartbeat_interval=heartbeat_interval,
+        on_record=_RecordPrinter(out, verbose=verbose),
+    )
+    async with trio.open_nursery() as nursery:
+        bound = await nursery.start(central_system.serve, host, port)
+        print(f"Central System listening on ws://{host}:{bound}/ocpp/<charge point id>", file=out, flush=True)
+        await until_stopped(duration)
+        nursery.cancel_scope.cancel()
+
+
+class _RecordPrinter:
+    """Prints records as lines, with the seconds since it was made."""
+
+    def __init__(self, out: TextIO, *, verbose: bool) -> None:
+        self._out = out
+        self._verbose = verbose
+        self._start = trio.current_time()
+
+    def __call__(self, record: Record) -> None:
+        if self._verbose or (record.action == "BootNotification" and record.kind == "CALL"):
+            _print_record(record, record.time - self._start, self._out)
+
+
+def _print_record(record: Record, seconds: float, out: TextIO) -> None:
+    arrow = "->" if record.direction == "in" else "<-"
+    what = record.action or "?"
+    if record.kind != "CALL":
+        what += ".conf" if record.kind == "CALLRESULT" else ".error"
+    payload = json.dumps(record.payload, separators=(",", ":"))
+    if len(payload) > _PAYLOAD_WIDTH:
+        payload = payload[: _PAYLOAD_WIDTH - 3] + "..."
+    print(
+        f"{seconds:9.3f}s  {record.charge_point_id:<12} {arrow} {what:<32} {payload}",
+        file=out,
+        flush=True,
+    )
+
+
+async def run_demo(
+    out: TextIO,
+    *,
+    charge_points: int = 3,
+    connectors: int = 2,
+    heartbeat_interval: int = 10,
+    duration: float | None = None,
+) -> None:
+    """The embedded Central System on 127.0.0.1 and a small fleet against it, printing every message."""
+    central_system = CentralSystem(
+        heartbeat_interval=heartbeat_interval,
+        on_record=_RecordPrinter(out, verbose=True),
+    )
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(central_system.serve, "127.0.0.1", 0)
+        url = f"ws://127.0.0.1:{port}/ocpp"
+        print(
+            f"demo: Central System on {url}, {charge_points} charge points with {connectors} connectors",
+            file=out,
+        )
+        print("demo: -> charge point to Central System, <- back; Ctrl-C stops", file=out, flush=True)
+        fleet = Fleet(_demo_fleet(url, charge_points, connectors), storage=MemoryStorage())
+        nursery.start_soon(functools.partial(fleet.run, ramp=0))
+        await until_stopped(duration)
+        nursery.cancel_scope.cancel()
+
+
+def _demo_fleet(url: str, count: int, connectors: int) -> Sequence[ChargePointSpec]:
+    return [
+        ChargePointSpec(
+            id=f"DEMO-{n:02}",
+            serial=f"SN-{n:06}",
+            connectors=connectors,
+            vendor="ocpp-fleet",
+            model="Demo",
+            firmware="1.0.0",
+            csms_url=url,
+            configuration={},
+        )
+        for n in range(1, count + 1)
+    ]
