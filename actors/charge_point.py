@@ -65,7 +65,7 @@ from actors.ocpp import (
 from actors.registration import Registration, boot_retry_delay
 from storage import ChargePointState
 
-__all__ = ["ChargePoint", "ChargePointSettings", "DataTransferHandler"]
+__all__ = ["ChargePoint", "ChargePointSettings", "DataTransferHandler", "NotAccepted"]
 
 _log = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ class ChargePointSettings:
     backoff: Backoff = attrs.Factory(Backoff)
 
 
+class NotAccepted(Exception):
+    """The charge point cannot send now: it is not connected, or the Central System has not accepted it."""
+
+
 @attrs.define
 class _Answer:
     """What to answer a CALL of the Central System, and what to do once the answer is sent."""
@@ -142,6 +146,7 @@ class ChargePoint:
         self.configuration = Configuration(())
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
+        self._link: Link | None = None
 
     @property
     def clock(self) -> WallClock:
@@ -191,6 +196,7 @@ class ChargePoint:
                 name=name,
             )
             self.connected = True
+            self._link = link
             try:
                 incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](
                     _INCOMING_CALLS_BUFFER
@@ -202,8 +208,23 @@ class ChargePoint:
                 await trio.sleep_forever()
             finally:
                 self.connected = False
+                self._link = None
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> DataTransferResponse:
+        """Send a DataTransfer to the Central System and return its answer (spec 4.3).
+
+        Raises :class:`NotAccepted` unless connected and accepted, and the errors of :meth:`Link.call`.
+        """
+        link = self._link
+        if link is None or not self.registration.accepted:
+            raise NotAccepted(f"{self.settings.charge_point_id} is not connected and accepted")
+        request = DataTransferRequest(vendor_id=vendor_id, message_id=message_id, data=data)
+        response: DataTransferResponse = await link.call(request)
+        return response
 
     # --- registration and heartbeat -------------------------------------------------------------------
 

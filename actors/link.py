@@ -74,7 +74,10 @@ class Link:
         """When we last sent anything, in trio time (the heartbeat counts silence from here)."""
 
     async def call(self, request: Request) -> Any:
-        """Send our CALL and return the response object; raises :class:`CallFailed` or :class:`CallTimeout`.
+        """Send our CALL and return the response object.
+
+        Raises :class:`CallFailed` (CALLERROR or invalid answer), :class:`CallTimeout`, or
+        :class:`ConnectionLost` if the connection ends first.
 
         Callers wait their turn: there is at most one outstanding CALL.
         """
@@ -86,6 +89,8 @@ class Link:
             with trio.move_on_after(self._answer_timeout):
                 await arrived.wait()
             answer, self._answer_arrived, self._answer = self._answer, None, None
+            if answer is None and self.lost_reason is not None:
+                raise ConnectionLost(self.lost_reason)
             if answer is None:
                 self._session.give_up()
                 raise CallTimeout(f"{request.action} {unique_id} not answered in {self._answer_timeout:g} s")
@@ -153,4 +158,6 @@ class Link:
         if self.lost_reason is None:
             self.lost_reason = reason
             self._session.connection_lost()
+        if self._answer_arrived is not None:  # a caller outside our nursery must not wait for the timeout
+            self._answer_arrived.set()
         self._cancel_scope.cancel()

@@ -12,8 +12,9 @@ import pytest
 import trio
 from scripted_csms import ScriptedConnection, ScriptedCsms
 
-from actors.charge_point import ChargePoint, ChargePointSettings
+from actors.charge_point import ChargePoint, ChargePointSettings, NotAccepted
 from actors.clock import WallClock
+from actors.connection import ConnectionLost
 from actors.ocpp import (
     BootNotificationRequest,
     BootNotificationResponse,
@@ -555,4 +556,51 @@ async def test_no_pings_when_the_interval_is_zero(
         csms.partition()
         await trio.sleep(24 * 3600)
         assert len(csms.dial_times) == 1, "nothing noticed the partition: no pings, no heartbeats"
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_charge_point_sends_data_transfer_once_accepted(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        charge_point = await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        with pytest.raises(NotAccepted):
+            await charge_point.data_transfer("com.acme")
+        await boot(connection)
+        answer = DataTransferResponse(status=DataTransferStatus.ACCEPTED, data="pong")
+
+        async def csms_side() -> None:
+            received = await connection.expect_call(DataTransferRequest)
+            assert received.request == DataTransferRequest(vendor_id="com.acme", message_id="ping", data="1")
+            await connection.answer(received, answer)
+
+        nursery.start_soon(csms_side)
+        assert await charge_point.data_transfer("com.acme", "ping", "1") == answer
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_call_from_outside_fails_at_once_when_the_connection_drops(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        charge_point = await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        await boot(connection)
+
+        async def drop_after_request() -> None:
+            await connection.expect_call(DataTransferRequest)
+            await trio.sleep(5)
+            await connection.close()
+
+        nursery.start_soon(drop_after_request)
+        with pytest.raises(ConnectionLost):
+            await charge_point.data_transfer("com.acme")
+        assert trio.current_time() == 5
         nursery.cancel_scope.cancel()
