@@ -28,6 +28,7 @@ Rules:
 - Unknown keys are errors, so that a typo is never silently ignored; later versions add keys.
 """
 
+import difflib
 import json
 import re
 import string
@@ -39,6 +40,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
+
+from actors.charge_point import SUPPORTED_MEASURANDS
+from actors.configuration import Configuration, core_keys
+from actors.ocpp import ConfigurationStatus
 
 __all__ = [
     "ChargePointGroup",
@@ -229,16 +234,19 @@ def _group(table: Any, path: str) -> ChargePointGroup:
     _known_keys(table, path, GROUP_KEYS)
     if "id" not in table:
         raise _Invalid(_join(path, "id"), f"missing; give a pattern of n such as {_EXAMPLE_PATTERN}")
+    connectors = _field(table, path, "connectors", _connectors, 1)
+    configuration: dict[str, str] = _field(table, path, "configuration", _configuration, {})
+    _check_configuration(configuration, connectors, _join(path, "configuration"))
     return ChargePointGroup(
         id=_pattern(table["id"], _join(path, "id")),
         count=_field(table, path, "count", _positive, 1),
-        connectors=_field(table, path, "connectors", _connectors, 1),
+        connectors=connectors,
         vendor=_field(table, path, "vendor", _ci_string(20), DEFAULT_VENDOR),
         model=_field(table, path, "model", _ci_string(20), DEFAULT_MODEL),
         firmware=_field(table, path, "firmware", _ci_string(50), None),
         serial=_field(table, path, "serial", _pattern, None),
         csms_url=_field(table, path, "csms_url", _url, None),
-        configuration=_field(table, path, "configuration", _configuration, {}),
+        configuration=configuration,
     )
 
 
@@ -367,6 +375,23 @@ def _configuration(value: Any, path: str) -> dict[str, str]:
             raise _Invalid(where, f"the same key as {earlier}; configuration keys ignore case")
         converted[key] = _configuration_value(item, where)
     return converted
+
+
+def _check_configuration(values: Mapping[str, str], connectors: int, path: str) -> None:
+    """Every key must be one the charge point knows and may be set, to a value it accepts."""
+    configuration = Configuration(core_keys(connectors, SUPPORTED_MEASURANDS))
+    for key, value in values.items():
+        definition = configuration.definition(key)
+        where = _join(path, key)
+        if definition is None:
+            names = [known.name for known in core_keys(connectors, SUPPORTED_MEASURANDS)]
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise _Invalid(where, f"not a configuration key of these charge points{hint}")
+        if not definition.writable:
+            raise _Invalid(where, "read-only; the charge point sets it itself")
+        if configuration.check_change(key, value) is ConfigurationStatus.REJECTED:
+            raise _Invalid(where, f"{_show(value)} is not a valid {definition.type.value} value for this key")
 
 
 def _configuration_value(value: Any, path: str) -> str:

@@ -97,7 +97,7 @@ def test_configuration_values_take_their_ocpp_string_form() -> None:
             "HeartbeatInterval = 300\nLocalPreAuthorize = true\nStopTransactionOnEVSideDisconnect = false\n"
             'MeterValuesSampledData = ["Energy.Active.Import.Register", "Voltage"]\n'
             'ConnectorPhaseRotation = "RST"\n'
-            "MeterValuesAlignedData = []\nNegative = -1\n"
+            "MeterValuesAlignedData = []\nClockAlignedDataInterval = 900\n"
         )
     )
     assert fleet.groups[0].configuration == {
@@ -107,8 +107,42 @@ def test_configuration_values_take_their_ocpp_string_form() -> None:
         "MeterValuesSampledData": "Energy.Active.Import.Register,Voltage",
         "ConnectorPhaseRotation": "RST",
         "MeterValuesAlignedData": "",
-        "Negative": "-1",
+        "ClockAlignedDataInterval": "900",
     }
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "HeartbeatIntervall = 60",
+            "charge_points[0].configuration.HeartbeatIntervall: "
+            "not a configuration key of these charge points; did you mean HeartbeatInterval?",
+        ),
+        (
+            "Colour = 1",
+            "charge_points[0].configuration.Colour: not a configuration key of these charge points",
+        ),
+        (
+            "NumberOfConnectors = 4",
+            "charge_points[0].configuration.NumberOfConnectors: read-only; the charge point sets it itself",
+        ),
+        (
+            'HeartbeatInterval = "often"',
+            "charge_points[0].configuration.HeartbeatInterval: "
+            '"often" is not a valid integer value for this key',
+        ),
+        (
+            'MeterValuesSampledData = ["Energy.Active.Import.Register", "RPM"]',
+            "charge_points[0].configuration.MeterValuesSampledData: "
+            '"Energy.Active.Import.Register,RPM" is not a valid CSL value for this key',
+        ),
+    ],
+)
+def test_configuration_keys_and_values_are_those_the_charge_point_accepts(line: str, message: str) -> None:
+    with pytest.raises(FleetFileError) as raised:
+        parse(group(f"[charge_points.configuration]\n{line}\n"))
+    assert str(raised.value) == f"fleet.toml: {message}"
 
 
 def test_a_group_may_have_its_own_csms_url_and_then_none_is_needed_at_the_top() -> None:
