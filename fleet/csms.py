@@ -31,6 +31,7 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
+from actors.connection import OCPP16
 from actors.ocpp import (
     CHARGE_POINT_INITIATED,
     CallError,
@@ -62,9 +63,6 @@ __all__ = [
     "charge_point_id_from_path",
     "utc_now",
 ]
-
-OCPP16 = "ocpp1.6"
-"""The WebSocket subprotocol of OCPP 1.6J."""
 
 HANDSHAKE_TIMEOUT = 60.0
 """Seconds a client gets to complete the WebSocket opening handshake."""

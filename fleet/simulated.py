@@ -9,6 +9,7 @@ limit and the connector's maximum; a full battery makes the EV stop drawing powe
 import attrs
 import trio
 
+from actors.charge_point import SUPPORTED_MEASURANDS
 from actors.hardware import (
     CablePlugged,
     CableUnplugged,
@@ -27,17 +28,7 @@ __all__ = ["EvModel", "SimulatedConnector"]
 _STEP = 60.0  # seconds per integration step: the EV's acceptance changes with its state of charge
 _EVENT_BUFFER = 64
 _LOWEST_TAPER = 0.1  # share of full power an EV still draws just before it is full
-SIMULATED_MEASURANDS = frozenset(
-    {
-        Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
-        Measurand.POWER_ACTIVE_IMPORT,
-        Measurand.POWER_OFFERED,
-        Measurand.CURRENT_IMPORT,
-        Measurand.CURRENT_OFFERED,
-        Measurand.VOLTAGE,
-        Measurand.SOC,
-    }
-)
+SIMULATED_MEASURANDS = frozenset(SUPPORTED_MEASURANDS)
 
 
 @attrs.frozen
