@@ -7,7 +7,7 @@ charge point reconnects with back-off and jitter and does not register again onc
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -24,11 +24,25 @@ from actors.connection import (
     open_connection,
     tcp_dialer,
 )
+from actors.connector import (
+    ChangeAvailability,
+    ConfigurationChanged,
+    Connector,
+    RemoteStart,
+    Resynchronise,
+    StopTransaction,
+    Unlock,
+)
+from actors.hardware import ConnectorHardware
 from actors.link import CallFailed, CallTimeout, IncomingCall, Link
 from actors.ocpp import (
+    AvailabilityStatus,
+    AvailabilityType,
     BootNotificationRequest,
     BootNotificationResponse,
     CallReceived,
+    ChangeAvailabilityRequest,
+    ChangeAvailabilityResponse,
     ChangeConfigurationRequest,
     ChangeConfigurationResponse,
     ChargePointErrorCode,
@@ -47,6 +61,7 @@ from actors.ocpp import (
     HeartbeatResponse,
     InvalidCall,
     Measurand,
+    Reason,
     RegistrationStatus,
     RemoteStartStopStatus,
     RemoteStartTransactionRequest,
@@ -61,7 +76,11 @@ from actors.ocpp import (
     Response,
     RpcSession,
     StatusNotificationRequest,
+    UnlockConnectorRequest,
+    UnlockConnectorResponse,
+    UnlockStatus,
 )
+from actors.outbox import Outbox
 from actors.registration import Registration, boot_retry_delay
 from storage import ChargePointState
 
@@ -130,9 +149,15 @@ class ChargePoint:
         dialer: Dialer = tcp_dialer,
         clock: WallClock | None = None,
         rng: random.Random | None = None,
+        hardware: Sequence[ConnectorHardware],
         data_transfer: Mapping[str, DataTransferHandler] | None = None,
     ) -> None:
+        if len(hardware) != settings.connectors:
+            raise ValueError(
+                f"{settings.connectors} connectors need as many hardware objects, got {len(hardware)}"
+            )
         self.settings = settings
+        self._hardware = list(hardware)
         self._state = state
         self._dialer = dialer
         self._clock = clock
@@ -147,6 +172,10 @@ class ChargePoint:
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
         self._link: Link | None = None
+        self._outbox = Outbox()
+        self.connectors: dict[int, Connector] = {}
+        self.operative = True
+        """Whether the charge point as a whole (connector 0) is operative."""
 
     @property
     def clock(self) -> WallClock:
@@ -157,9 +186,11 @@ class ChargePoint:
 
     async def run(self) -> None:
         """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
-        while True:
-            self.boots += 1
-            await self._power_on()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._outbox.run_sender)
+            while True:
+                self.boots += 1
+                await self._power_on()
 
     async def _power_on(self) -> None:
         """One power-on: load the configuration, then connect, register and serve until a reboot."""
@@ -168,6 +199,26 @@ class ChargePoint:
         self.configuration = Configuration(definitions, {**self.settings.configuration, **saved})
         self.registration = Registration()
         self._reboot_requested = None
+        self.connectors = {
+            number: Connector(
+                number,
+                hardware,
+                configuration=self.configuration,
+                outbox=self._outbox,
+                clock=self.clock,
+                name=self.settings.charge_point_id,
+            )
+            for number, hardware in enumerate(self._hardware, start=1)
+        }
+        async with trio.open_nursery() as nursery:
+            for connector in self.connectors.values():
+                nursery.start_soon(connector.run)
+            await self._stay_connected()
+            nursery.cancel_scope.cancel()
+        _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
+
+    async def _stay_connected(self) -> None:
+        """Connect, and reconnect with back-off, until a reset asks for a reboot."""
         failures = 0
         while self._reboot_requested is None:
             was_registered = await self._connection_lifetime()
@@ -175,7 +226,6 @@ class ChargePoint:
                 break
             failures = 0 if was_registered else failures + 1
             await trio.sleep(self.settings.backoff.delay(failures, self._rng))
-        _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
 
     async def _connection_lifetime(self) -> bool:
         """Connect and serve until the connection ends; whether the charge point was registered during it."""
@@ -209,6 +259,7 @@ class ChargePoint:
             finally:
                 self.connected = False
                 self._link = None
+                self._outbox.detach()
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted
 
@@ -229,9 +280,11 @@ class ChargePoint:
     # --- registration and heartbeat -------------------------------------------------------------------
 
     async def _register_and_heartbeat(self, link: Link) -> None:
-        if not self.registration.accepted:
+        after_boot = not self.registration.accepted
+        if after_boot:
             await self._register(link)
-            await self._report_statuses(link)
+        self._outbox.attach(link)
+        await self._report_statuses(link, after_boot=after_boot)
         await self._heartbeat(link)
 
     async def _register(self, link: Link) -> None:
@@ -263,16 +316,24 @@ class ChargePoint:
             firmware_version=settings.firmware_version,
         )
 
-    async def _report_statuses(self, link: Link) -> None:
-        """StatusNotification for connector 0 and every connector, after registration."""
-        for connector_id in range(self.settings.connectors + 1):
+    async def _report_statuses(self, link: Link, *, after_boot: bool) -> None:
+        """StatusNotification for connector 0 and every connector after a boot; after a reconnect only for
+        the connectors whose status changed meanwhile (spec 4.9)."""
+        if after_boot:
+            status = ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
             request = StatusNotificationRequest(
-                connector_id=connector_id,
+                connector_id=0,
                 error_code=ChargePointErrorCode.NO_ERROR,
-                status=ChargePointStatus.AVAILABLE,
+                status=status,
                 timestamp=self.clock.now(),
             )
             await self._call_ignoring_failure(link, request)
+        for connector in self.connectors.values():
+            command = Resynchronise(after_boot)
+            await connector.send(command)
+            report = await command.reply.wait()
+            if report is not None:
+                await self._call_ignoring_failure(link, report)
 
     async def _heartbeat(self, link: Link) -> None:
         """Heartbeat after every ``HeartbeatInterval`` seconds without a message of ours."""
@@ -349,7 +410,72 @@ class ChargePoint:
         if isinstance(request, ResetRequest):
             self._reboot_requested = request.type
             return _Answer(ResetResponse(status=ResetStatus.ACCEPTED), then=self._reboot)
+        if isinstance(request, RemoteStartTransactionRequest):
+            return await self._remote_start(request)
+        if isinstance(request, RemoteStopTransactionRequest):
+            return await self._remote_stop(request)
+        if isinstance(request, UnlockConnectorRequest):
+            return await self._unlock(request)
+        if isinstance(request, ChangeAvailabilityRequest):
+            return await self._change_availability(request)
         return _Answer(error=(ErrorCode.NOT_IMPLEMENTED, f"{request.action} is not implemented"))
+
+    async def _remote_start(self, request: RemoteStartTransactionRequest) -> _Answer:
+        """RemoteStartTransaction (spec 5.11): on the given connector, or a free one if none is given."""
+        rejected = _Answer(RemoteStartTransactionResponse(status=RemoteStartStopStatus.REJECTED))
+        if request.connector_id is None:
+            free = [c for c in self.connectors.values() if c.status is ChargePointStatus.AVAILABLE]
+            connector = free[0] if free else None
+        else:
+            connector = self.connectors.get(request.connector_id)  # 0 or unknown: None
+        if connector is None or not self.operative:
+            return rejected
+        command = RemoteStart(request.id_tag)
+        await connector.send(command)
+        accepted = await command.reply.wait()
+        return _Answer(
+            RemoteStartTransactionResponse(
+                status=RemoteStartStopStatus.ACCEPTED if accepted else RemoteStartStopStatus.REJECTED
+            )
+        )
+
+    async def _remote_stop(self, request: RemoteStopTransactionRequest) -> _Answer:
+        """RemoteStopTransaction (spec 5.12): reason Remote; an unknown transaction is Rejected."""
+        for connector in self.connectors.values():
+            transaction = connector.transaction
+            if transaction is not None and transaction.transaction_id == request.transaction_id:
+                command = StopTransaction(Reason.REMOTE)
+                await connector.send(command)
+                if await command.reply.wait():
+                    return _Answer(RemoteStopTransactionResponse(status=RemoteStartStopStatus.ACCEPTED))
+        return _Answer(RemoteStopTransactionResponse(status=RemoteStartStopStatus.REJECTED))
+
+    async def _unlock(self, request: UnlockConnectorRequest) -> _Answer:
+        """UnlockConnector (spec 5.18): an unknown connector is NotSupported."""
+        connector = self.connectors.get(request.connector_id)
+        if connector is None:
+            return _Answer(UnlockConnectorResponse(status=UnlockStatus.NOT_SUPPORTED))
+        command = Unlock()
+        await connector.send(command)
+        return _Answer(UnlockConnectorResponse(status=await command.reply.wait()))
+
+    async def _change_availability(self, request: ChangeAvailabilityRequest) -> _Answer:
+        """ChangeAvailability (spec 5.2): connector 0 is the charge point and all its connectors."""
+        operative = request.type is AvailabilityType.OPERATIVE
+        if request.connector_id == 0:
+            targets = list(self.connectors.values())
+            self.operative = operative
+        elif request.connector_id in self.connectors:
+            targets = [self.connectors[request.connector_id]]
+        else:
+            return _Answer(ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED))
+        at_once = True
+        for connector in targets:
+            command = ChangeAvailability(operative)
+            await connector.send(command)
+            at_once = await command.reply.wait() and at_once
+        status = AvailabilityStatus.ACCEPTED if at_once else AvailabilityStatus.SCHEDULED
+        return _Answer(ChangeAvailabilityResponse(status=status))
 
     def _get_configuration(self, request: GetConfigurationRequest) -> _Answer:
         maximum = self.configuration.integer("GetConfigurationMaxKeys")
@@ -379,6 +505,8 @@ class ChargePoint:
         self.configuration.set(key, value)
         self._configuration_changed.set()
         self._configuration_changed = trio.Event()
+        for connector in self.connectors.values():
+            await connector.send(ConfigurationChanged())
 
     async def _data_transfer_answer(self, request: DataTransferRequest) -> _Answer:
         handler = self._data_transfer.get(request.vendor_id)
@@ -387,8 +515,19 @@ class ChargePoint:
         return _Answer(await handler(request))
 
     async def _reboot(self, link: Link) -> None:
-        """End this power-on once the Reset answer is sent: a soft reset closes the connection politely."""
-        if self._reboot_requested is ResetType.SOFT:
+        """End this power-on once the Reset answer is sent (spec 5.14).
+
+        Running transactions stop with reason SoftReset or HardReset; a soft reset waits for their
+        StopTransaction answers (at most the answer timeout) and closes the connection politely.
+        """
+        soft = self._reboot_requested is ResetType.SOFT
+        for connector in self.connectors.values():
+            command = StopTransaction(Reason.SOFT_RESET if soft else Reason.HARD_RESET)
+            await connector.send(command)
+            await command.reply.wait()
+        if soft:
+            with trio.move_on_after(self.settings.answer_timeout):
+                await self._outbox.drained()
             await link.close("soft reset")
         else:
             link.drop("hard reset")

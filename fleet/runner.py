@@ -13,6 +13,7 @@ import trio
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
 from fleet.fleetfile import ChargePointSpec
+from fleet.simulated import SimulatedConnector
 from storage import MemoryStorage
 
 __all__ = ["DEFAULT_RAMP", "Fleet", "FleetCounts", "settings_for"]
@@ -57,8 +58,16 @@ class Fleet:
     def __init__(
         self, specs: Sequence[ChargePointSpec], *, storage: MemoryStorage, dialer: Dialer = tcp_dialer
     ) -> None:
+        self.hardware = {spec.id: [SimulatedConnector() for _ in range(spec.connectors)] for spec in specs}
+        """The simulated connectors of each charge point, by charge point id: scenario events go here."""
         self.charge_points = [
-            ChargePoint(settings_for(spec), storage.charge_point(spec.id), dialer=dialer) for spec in specs
+            ChargePoint(
+                settings_for(spec),
+                storage.charge_point(spec.id),
+                dialer=dialer,
+                hardware=self.hardware[spec.id],
+            )
+            for spec in specs
         ]
         self.started = 0
         self.crashes = 0

@@ -49,6 +49,7 @@ from actors.ocpp import (
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
+from fleet.simulated import SimulatedConnector
 from storage.memory import MemoryChargePointState
 
 CSMS_TIME = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -95,10 +96,19 @@ async def start(
     nursery: trio.Nursery, csms: ScriptedCsms, settings: ChargePointSettings, state: MemoryChargePointState
 ) -> ChargePoint:
     charge_point = ChargePoint(
-        settings, state, dialer=csms.dial, clock=WallClock(LOCAL_TIME), rng=random.Random(1)
+        settings,
+        state,
+        dialer=csms.dial,
+        clock=WallClock(LOCAL_TIME),
+        rng=random.Random(1),
+        hardware=simulated_hardware(settings),
     )
     nursery.start_soon(charge_point.run)
     return charge_point
+
+
+def simulated_hardware(settings: ChargePointSettings) -> list[SimulatedConnector]:
+    return [SimulatedConnector() for _ in range(settings.connectors)]
 
 
 def accepted(interval: int = 300, now: datetime = CSMS_TIME) -> BootNotificationResponse:
@@ -475,7 +485,12 @@ async def test_data_transfer_unknown_vendor_and_registered_handler(
 
     async with trio.open_nursery() as nursery:
         charge_point = ChargePoint(
-            settings, state, dialer=csms.dial, clock=WallClock(LOCAL_TIME), data_transfer={"com.acme": echo}
+            settings,
+            state,
+            dialer=csms.dial,
+            clock=WallClock(LOCAL_TIME),
+            data_transfer={"com.acme": echo},
+            hardware=simulated_hardware(settings),
         )
         nursery.start_soon(charge_point.run)
         connection = await csms.accept()

@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from actors.charge_point import ChargePoint, ChargePointSettings
+from fleet.simulated import SimulatedConnector
 from storage.memory import MemoryChargePointState
 
 CSMS_SCRIPT = Path(__file__).with_name("interop_csms.py")
@@ -105,7 +106,11 @@ async def run_against_independent_csms(script: str) -> tuple[list[dict[str, Any]
                 lines = Lines(process.stdout)
                 port = await lines.next()
                 assert port is not None, "the Central System exited before it listened"
-                charge_point = ChargePoint(settings(int(port)), MemoryChargePointState())
+                charge_point = ChargePoint(
+                    settings(int(port)),
+                    MemoryChargePointState(),
+                    hardware=[SimulatedConnector(), SimulatedConnector()],
+                )
                 async with trio.open_nursery() as charge_point_nursery:
                     charge_point_nursery.start_soon(charge_point.run)
                     while (line := await lines.next()) is not None:

@@ -1,0 +1,685 @@
+"""The Connector actor: one connector's status, charging sessions and meter values (spec 3, 4.7-4.10).
+
+A connector owns its state and changes it only in its own task. It hears of the physical world through its
+hardware's events and of the Central System through commands its ChargePoint sends it; whatever it has to
+tell the Central System leaves through the charge point's :class:`~actors.outbox.Outbox`. Answers that take
+a round trip (Authorize, StartTransaction) come back into its inbox, so it never stops listening.
+
+Its status is derived from its state (plugged in? transaction? fault? unavailable?) and every change goes
+through the status machine of spec 4.9, so an impossible change fails loudly instead of being reported.
+"""
+
+import logging
+import math
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import attrs
+import trio
+
+from actors.authorization import (
+    AuthorizationSettings,
+    StartAction,
+    StopAction,
+    decide_start,
+    decide_start_after_authorize,
+    decide_stop,
+    decide_stop_after_authorize,
+)
+from actors.clock import WallClock
+from actors.configuration import Configuration
+from actors.connection import ConnectionLost
+from actors.hardware import (
+    CablePlugged,
+    CableUnplugged,
+    ConnectorHardware,
+    EvDisconnected,
+    EvResumed,
+    EvSuspended,
+    FaultCleared,
+    FaultDetected,
+    HardwareEvent,
+    IdTagPresented,
+)
+from actors.link import CallFailed, CallTimeout
+from actors.metering import (
+    MeasurandItem,
+    Reading,
+    TransactionData,
+    build_meter_value,
+    next_clock_aligned,
+    next_sample_time,
+    parse_measurands,
+    register_wh,
+    select,
+)
+from actors.ocpp import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    ChargePointErrorCode,
+    ChargePointStatus,
+    IdTagInfo,
+    MeterValuesRequest,
+    ReadingContext,
+    Reason,
+    StartTransactionRequest,
+    StartTransactionResponse,
+    StatusNotificationRequest,
+    StopTransactionRequest,
+    UnlockStatus,
+)
+from actors.outbox import Offline, Outbox, QueuedAnswer
+from actors.status import (
+    ConnectorEvent,
+    ConnectorStatusMachine,
+    StatusReport,
+    StatusReporter,
+    charging_status,
+    event_between,
+)
+
+__all__ = [
+    "ChangeAvailability",
+    "ConfigurationChanged",
+    "Connector",
+    "RemoteStart",
+    "Reply",
+    "Resynchronise",
+    "StopTransaction",
+    "Transaction",
+    "Unlock",
+]
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_INBOX_SIZE = 64
+StatusRequest = StatusNotificationRequest
+EV_SIDE_DISCONNECTED = "EV side disconnected"
+
+
+class Reply(Generic[T]):
+    """A one-time answer from a connector to whoever sent it a command."""
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._value: T | None = None
+
+    def set(self, value: T) -> None:
+        """Give the answer (once)."""
+        self._value = value
+        self._done.set()
+
+    async def wait(self) -> T:
+        """Wait for the answer."""
+        await self._done.wait()
+        return self._value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class RemoteStart:
+    """RemoteStartTransaction for this connector; the reply is whether it is accepted (spec 5.11)."""
+
+    id_tag: str
+    reply: Reply[bool] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class StopTransaction:
+    """Stop the running transaction with ``reason``; the reply says whether there was one, once queued."""
+
+    reason: Reason
+    reply: Reply[bool] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class Unlock:
+    """UnlockConnector (spec 5.18): stop a running transaction first, then unlock."""
+
+    reply: Reply[UnlockStatus] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class ChangeAvailability:
+    """Make the connector operative or inoperative; the reply is True if at once, False if scheduled."""
+
+    operative: bool
+    reply: Reply[bool] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class ConfigurationChanged:
+    """The configuration changed: timers look again."""
+
+
+@attrs.frozen
+class Resynchronise:
+    """The charge point is (again) accepted: the reply is the status to report now, if any (spec 4.9).
+
+    After a boot the current status is always reported; after a reconnect only if it changed meanwhile.
+    """
+
+    after_boot: bool
+    reply: Reply[StatusRequest | None] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class _Authorized:
+    id_tag: str
+    info: IdTagInfo | None  # None: no answer (offline or timeout)
+    to_stop: bool
+
+
+@attrs.frozen
+class _Queued:
+    answer: QueuedAnswer
+
+
+Command = RemoteStart | StopTransaction | Unlock | ChangeAvailability | ConfigurationChanged | Resynchronise
+_InboxItem = HardwareEvent | Command | _Authorized | _Queued
+
+
+@attrs.define
+class Transaction:
+    """A charging transaction of this connector."""
+
+    local_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    meter_start: int
+    started_at: float
+    data: TransactionData
+    transaction_id: int | None = None
+    """The Central System's id, once StartTransaction is answered."""
+
+
+class Connector:
+    """One connector of a charge point."""
+
+    def __init__(
+        self,
+        connector_id: int,
+        hardware: ConnectorHardware,
+        *,
+        configuration: Configuration,
+        outbox: Outbox,
+        clock: WallClock,
+        name: str,
+    ) -> None:
+        self.connector_id = connector_id
+        self.hardware = hardware
+        self._configuration = configuration
+        self._outbox = outbox
+        self._clock = clock
+        self._name = f"{name}#{connector_id}"
+        self._machine = ConnectorStatusMachine(connector_id)
+        self._reporter = StatusReporter(connector_id, configuration.integer("MinimumStatusDuration"))
+        self._reports_waiting = trio.Event()
+        self._inbox_send, self._inbox = trio.open_memory_channel[_InboxItem](_INBOX_SIZE)
+        self.transaction: Transaction | None = None
+        self.plugged = False
+        self.operative = True
+        self._ev_suspended = False
+        self._evse_suspended = False
+        self._fault: FaultDetected | None = None
+        self._finishing = False
+        self._authorized: tuple[str, IdTagInfo | None] | None = None
+        """An idTag accepted before the cable was plugged in (identification first, remote start)."""
+        self._authorizing: str | None = None
+        self._preparing_since: float | None = None
+        self._info: str | None = None
+        self._next_aligned: datetime | None = None
+        self._stopping_id_tag: str | None = None
+        """The idTag that stops the running transaction, when a user stops it."""
+        self._sampled_until = 0.0
+        self._last_reported: StatusReport | None = None
+        """The last status the Central System was told."""
+
+    @property
+    def status(self) -> ChargePointStatus:
+        """The present status of the connector."""
+        return self._machine.status
+
+    async def send(self, command: Command) -> None:
+        """Hand a command to the connector."""
+        await self._inbox_send.send(command)
+
+    def current_report(self) -> StatusReport | None:
+        """The present status, to report after registration or reconnection."""
+        return self._reporter.report_current(self._clock.now())
+
+    async def run(self) -> None:
+        """Live until cancelled: take events and commands, keep timers, report status changes."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._forward_hardware_events)
+            nursery.start_soon(self._send_status_reports)
+            self._report_status()
+            while True:
+                with trio.move_on_at(self._next_deadline()):
+                    item = await self._inbox.receive()
+                    await self._handle(item, nursery)
+                await self._on_timers(nursery)
+                self._update_status()
+
+    async def _forward_hardware_events(self) -> None:
+        async for event in self.hardware.events:
+            await self._inbox_send.send(event)
+
+    # --- what happens -----------------------------------------------------------------------------------
+
+    async def _handle(self, item: _InboxItem, nursery: trio.Nursery) -> None:
+        match item:
+            case CablePlugged():
+                self.plugged = True
+                await self._on_plugged(nursery)
+            case CableUnplugged() | EvDisconnected():
+                await self._on_unplugged(ev_side=isinstance(item, EvDisconnected))
+            case EvSuspended() | EvResumed():
+                self._ev_suspended = isinstance(item, EvSuspended)
+                self._info = None
+            case IdTagPresented(id_tag=id_tag):
+                await self._on_id_tag(id_tag, nursery)
+            case FaultDetected():
+                self._fault = item
+                await self._stop(Reason.OTHER)
+            case FaultCleared():
+                self._fault = None
+            case RemoteStart():
+                await self._on_remote_start(item, nursery)
+            case StopTransaction(reason=reason, reply=reply):
+                reply.set(await self._stop(reason))
+            case Unlock(reply=reply):
+                reply.set(await self._unlock())
+            case ChangeAvailability(operative=operative, reply=reply):
+                self.operative = operative
+                reply.set(operative or self.transaction is None)
+            case ConfigurationChanged():
+                self._reporter.minimum_duration = self._configuration.integer("MinimumStatusDuration")
+            case Resynchronise(after_boot=after_boot, reply=reply):
+                reply.set(self._resynchronise(after_boot))
+            case _Authorized():
+                await self._on_authorized(item, nursery)
+            case _Queued(answer=answer):
+                self._on_queued_answer(answer)
+
+    async def _on_plugged(self, nursery: trio.Nursery) -> None:
+        if self._fault is not None or not self.operative or self.transaction is not None:
+            return
+        self._finishing = False
+        if self._authorized is not None:
+            id_tag, info = self._authorized
+            await self._start_transaction(id_tag, info)
+        else:
+            self._preparing_since = trio.current_time()
+
+    async def _on_unplugged(self, *, ev_side: bool) -> None:
+        transaction = self.transaction
+        stop_on_ev_side = self._configuration.boolean("StopTransactionOnEVSideDisconnect")
+        if transaction is not None and ev_side and not stop_on_ev_side:
+            self._ev_suspended = True  # the transaction goes on; the EV cannot draw power (spec 4.10)
+            self._info = EV_SIDE_DISCONNECTED
+            return
+        if not ev_side or not self.hardware.has_lock:  # a fixed cable hangs free once the EV is gone
+            self.plugged = False
+            self._preparing_since = None
+            self._authorized = None
+        if transaction is not None:
+            await self._stop(Reason.EV_DISCONNECTED)
+            if ev_side and self.hardware.has_lock:
+                self._info = EV_SIDE_DISCONNECTED
+                if self._configuration.boolean("UnlockConnectorOnEVSideDisconnect"):
+                    await self.hardware.unlock()
+        if not self.plugged:
+            self._finishing = False
+            self._info = None
+
+    async def _on_id_tag(self, id_tag: str, nursery: trio.Nursery) -> None:
+        if self._authorizing is not None or self._fault is not None or not self.operative:
+            return
+        transaction = self.transaction
+        if transaction is not None:
+            stop = decide_stop(
+                id_tag,
+                transaction_id_tag=transaction.id_tag,
+                transaction_parent_id_tag=transaction.parent_id_tag,
+                presented_info=None,
+                online=self._outbox.online,
+                now=self._clock.now(),
+            )
+            if stop.action is StopAction.ACCEPT:
+                self._stopping_id_tag = id_tag
+                await self._stop(Reason.LOCAL)
+            elif stop.action is StopAction.ASK_CENTRAL_SYSTEM:
+                self._authorize(id_tag, nursery, to_stop=True)
+            return
+        if self._finishing:
+            return
+        decision = decide_start(
+            id_tag,
+            online=self._outbox.online,
+            local_list_entry=None,
+            cache_entry=None,
+            settings=self._authorization_settings(),
+            now=self._clock.now(),
+        )
+        if decision.action is StartAction.ASK_CENTRAL_SYSTEM:
+            self._authorize(id_tag, nursery, to_stop=False)
+        elif decision.starts:
+            await self._on_authorized(_Authorized(id_tag, decision.id_tag_info, to_stop=False), nursery)
+
+    async def _on_remote_start(self, command: RemoteStart, nursery: trio.Nursery) -> None:
+        free = self.transaction is None and self._fault is None and self.operative and not self._finishing
+        command.reply.set(free and self._authorizing is None)
+        if not (free and self._authorizing is None):
+            return
+        if self._configuration.boolean("AuthorizeRemoteTxRequests"):
+            self._authorize(command.id_tag, nursery, to_stop=False)
+        else:
+            await self._on_authorized(_Authorized(command.id_tag, None, to_stop=False), nursery)
+
+    def _authorize(self, id_tag: str, nursery: trio.Nursery, *, to_stop: bool) -> None:
+        self._authorizing = id_tag
+        if not to_stop and self._preparing_since is None:
+            self._preparing_since = trio.current_time()  # identification first: Preparing while we ask
+        nursery.start_soon(self._ask_central_system, id_tag, to_stop)
+
+    async def _ask_central_system(self, id_tag: str, to_stop: bool) -> None:
+        info: IdTagInfo | None = None
+        try:
+            response: AuthorizeResponse = await self._outbox.call(AuthorizeRequest(id_tag=id_tag))
+            info = response.id_tag_info
+        except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
+            _log.info("%s: Authorize %s not answered: %s", self._name, id_tag, problem)
+        await self._inbox_send.send(_Authorized(id_tag, info, to_stop))
+
+    async def _on_authorized(self, authorized: _Authorized, nursery: trio.Nursery) -> None:
+        self._authorizing = None
+        now = self._clock.now()
+        transaction = self.transaction
+        if authorized.to_stop:
+            if transaction is None or authorized.info is None:
+                return
+            decision = decide_stop_after_authorize(
+                authorized.info, transaction_parent_id_tag=transaction.parent_id_tag, now=now
+            )
+            if decision.action is StopAction.ACCEPT:
+                self._stopping_id_tag = authorized.id_tag
+                await self._stop(Reason.LOCAL)
+            return
+        if authorized.info is not None and not decide_start_after_authorize(authorized.info, now=now).starts:
+            self._authorized = None
+            if not self.plugged:
+                self._preparing_since = None
+            return
+        if transaction is not None:
+            return
+        if self.plugged:
+            await self._start_transaction(authorized.id_tag, authorized.info)
+        else:
+            self._authorized = (authorized.id_tag, authorized.info)
+            self._preparing_since = trio.current_time()
+
+    # --- transactions -----------------------------------------------------------------------------------
+
+    async def _start_transaction(self, id_tag: str, info: IdTagInfo | None) -> None:
+        """Start charging and queue StartTransaction with the meter register (spec 4.8)."""
+        self._authorized = None
+        self._preparing_since = None
+        if self.hardware.has_lock and not await self.hardware.lock():
+            self._fault = FaultDetected(ChargePointErrorCode.CONNECTOR_LOCK_FAILURE)
+            return
+        now = trio.current_time()
+        meter_start = register_wh(self.hardware.energy_wh())
+        local_id = self._outbox.new_local_transaction()
+        self.transaction = Transaction(
+            local_id=local_id,
+            id_tag=id_tag,
+            parent_id_tag=info.parent_id_tag if info is not None else None,
+            meter_start=meter_start,
+            started_at=now,
+            data=TransactionData(self._items("StopTxnSampledData"), self._items("StopTxnAlignedData")),
+        )
+        self._ev_suspended = False
+        self._evse_suspended = False
+        self._stopping_id_tag = None
+        self._sampled_until = now
+        request = StartTransactionRequest(
+            connector_id=self.connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            timestamp=self._clock.now(),
+        )
+        self._outbox.queue(request, local_transaction=local_id, on_answer=self._deliver_answer)
+        self._take_meter_value(ReadingContext.TRANSACTION_BEGIN)
+        await self.hardware.set_relay(True)
+
+    def _deliver_answer(self, answer: QueuedAnswer) -> None:
+        self._inbox_send.send_nowait(_Queued(answer))
+
+    def _on_queued_answer(self, answer: QueuedAnswer) -> None:
+        response = answer.response
+        transaction = self.transaction
+        if not isinstance(response, StartTransactionResponse) or transaction is None:
+            return
+        if answer.request.action != "StartTransaction":
+            return
+        transaction.transaction_id = response.transaction_id
+        if response.id_tag_info.status != "Accepted":  # spec 4.8: StopTransactionOnInvalidId
+            if self._configuration.boolean("StopTransactionOnInvalidId"):
+                self._inbox_send.send_nowait(StopTransaction(Reason.DE_AUTHORIZED))
+            else:
+                self._evse_suspended = True
+
+    async def _stop(self, reason: Reason) -> bool:
+        """Stop the running transaction: relay off, StopTransaction queued (spec 4.10)."""
+        transaction = self.transaction
+        if transaction is None:
+            return False
+        await self.hardware.set_relay(False)
+        self._take_meter_value(ReadingContext.TRANSACTION_END)
+        id_tag = self._stopping_id_tag
+        user_stopped = reason is Reason.LOCAL and id_tag is not None
+        request = StopTransactionRequest(
+            meter_stop=register_wh(self.hardware.energy_wh()),
+            timestamp=self._clock.now(),
+            transaction_id=transaction.transaction_id or 0,
+            id_tag=id_tag if user_stopped else None,
+            reason=reason,
+            transaction_data=transaction.data.values(),
+        )
+        self._outbox.queue(request, local_transaction=transaction.local_id)
+        self.transaction = None
+        self._stopping_id_tag = None
+        self._ev_suspended = False
+        self._evse_suspended = False
+        self._finishing = self.plugged
+        if self.hardware.has_lock and not self.plugged:
+            await self.hardware.unlock()
+        return True
+
+    async def _unlock(self) -> UnlockStatus:
+        if not self.hardware.has_lock:
+            return UnlockStatus.NOT_SUPPORTED
+        await self._stop(Reason.UNLOCK_COMMAND)
+        return UnlockStatus.UNLOCKED if await self.hardware.unlock() else UnlockStatus.UNLOCK_FAILED
+
+    # --- meter values -----------------------------------------------------------------------------------
+
+    def _items(self, key: str) -> list[MeasurandItem]:
+        return parse_measurands(self._configuration.value(key) or "")
+
+    def _sampled_items(self) -> list[MeasurandItem]:
+        return self._items("MeterValuesSampledData")
+
+    def _read(self, item: MeasurandItem) -> Reading | None:
+        value = self.hardware.read(item.measurand, item.phase)
+        return None if value is None else Reading(value)
+
+    def _take_meter_value(
+        self, context: ReadingContext, sent_items: list[MeasurandItem] | None = None
+    ) -> MeterValuesRequest | None:
+        """Read the meter once for what is sent and what StopTransaction will carry (spec 3.16, 4.10).
+
+        Returns the MeterValues request for ``sent_items``, if any; Transaction.Begin/End values only go
+        into the transaction data.
+        """
+        transaction = self.transaction
+        kept = self._items(
+            "StopTxnAlignedData" if context is ReadingContext.SAMPLE_CLOCK else "StopTxnSampledData"
+        )
+        wanted = (sent_items or []) + (kept if transaction is not None else [])
+        meter_value = build_meter_value(self._clock.now(), wanted, context, self._read)
+        if meter_value is None:
+            return None
+        if transaction is not None:
+            if context is ReadingContext.SAMPLE_CLOCK:
+                transaction.data.add_aligned(meter_value)
+            else:
+                transaction.data.add_sampled(meter_value)
+        sent = select(meter_value, sent_items) if sent_items else None
+        if sent is None:
+            return None
+        placeholder = 0 if transaction is not None else None  # the outbox puts in the real id
+        return MeterValuesRequest(
+            connector_id=self.connector_id, meter_value=(sent,), transaction_id=placeholder
+        )
+
+    async def _send_meter_values(self, request: MeterValuesRequest) -> None:
+        """Meter values outside a transaction are not transaction-related: sent if online, else dropped."""
+        try:
+            await self._outbox.call(request)
+        except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
+            _log.info("%s: MeterValues not delivered: %s", self._name, problem)
+
+    # --- timers -----------------------------------------------------------------------------------------
+
+    def _next_deadline(self) -> float:
+        deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due()]
+        report_due = self._reporter.next_due()
+        if report_due is not None:
+            deadlines.append(report_due)
+        return min(deadlines)
+
+    def _sample_due(self) -> float:
+        transaction = self.transaction
+        if transaction is None:
+            return math.inf
+        interval = self._configuration.integer("MeterValueSampleInterval")
+        return next_sample_time(transaction.started_at, interval, self._sampled_until)
+
+    def _preparing_timeout(self) -> float:
+        if self._preparing_since is None:
+            return math.inf
+        return self._preparing_since + self._configuration.integer("ConnectionTimeout")
+
+    def _aligned_due(self) -> float:
+        interval = self._configuration.integer("ClockAlignedDataInterval")
+        if interval <= 0:
+            self._next_aligned = None
+            return math.inf
+        if self._next_aligned is None:
+            self._next_aligned = next_clock_aligned(self._clock.now(), interval)
+        assert self._next_aligned is not None
+        return trio.current_time() + (self._next_aligned - self._clock.now()).total_seconds()
+
+    async def _on_timers(self, nursery: trio.Nursery) -> None:
+        now = trio.current_time()
+        transaction = self.transaction
+        if transaction is not None and self._sample_due() <= now:
+            self._sampled_until = self._sample_due()
+            request = self._take_meter_value(ReadingContext.SAMPLE_PERIODIC, self._sampled_items())
+            if request is not None:
+                self._outbox.queue(request, local_transaction=transaction.local_id)
+        if self._preparing_timeout() <= now:
+            self._preparing_since = None
+            self._authorized = None
+            self._finishing = self.plugged  # B6: the cable stays, the user must take it away
+        if self._aligned_due() <= now:
+            self._next_aligned = None
+            request = self._take_meter_value(
+                ReadingContext.SAMPLE_CLOCK, self._items("MeterValuesAlignedData")
+            )
+            if request is not None and transaction is not None:
+                self._outbox.queue(request, local_transaction=transaction.local_id)
+            elif request is not None:
+                nursery.start_soon(self._send_meter_values, request)
+        if self._reporter.next_due() is not None:
+            self._reports_waiting.set()
+
+    # --- status -----------------------------------------------------------------------------------------
+
+    def _target_status(self) -> ChargePointStatus:
+        """The status the connector's state calls for (spec 4.9)."""
+        if self._fault is not None:
+            return ChargePointStatus.FAULTED
+        if self.transaction is not None:
+            return charging_status(self._ev_suspended, self._evse_suspended)
+        if self._finishing:
+            return ChargePointStatus.FINISHING
+        if not self.operative:
+            return ChargePointStatus.UNAVAILABLE
+        if self._preparing_since is not None or self._authorizing is not None:
+            return ChargePointStatus.PREPARING
+        return ChargePointStatus.AVAILABLE
+
+    def _update_status(self) -> None:
+        target = self._target_status()
+        current = self._machine.status
+        if target == current:
+            return
+        if current is ChargePointStatus.FAULTED:
+            self._machine.apply(ConnectorEvent.FAULT_RESOLVED)
+            if self._machine.status == target:
+                self._report_status()
+                return
+        event = event_between(self._machine.status, target)
+        if event is None:
+            raise AssertionError(f"{self._name}: no transition from {self._machine.status} to {target}")
+        self._machine.apply(event)
+        self._report_status()
+
+    def _report_status(self) -> None:
+        error = self._fault.error_code if self._fault is not None else ChargePointErrorCode.NO_ERROR
+        info = self._fault.info if self._fault is not None else self._info
+        self._reporter.changed(self._machine.status, error, info, self._clock.now(), trio.current_time())
+        self._reports_waiting.set()
+
+    async def _send_status_reports(self) -> None:
+        """Send due StatusNotifications in order while online; offline ones are history (spec 4.9)."""
+        while True:
+            await self._reports_waiting.wait()
+            self._reports_waiting = trio.Event()
+            for report in self._reporter.due(trio.current_time()):
+                if self._outbox.online:
+                    self._last_reported = report
+                    await self._notify(report.request())
+
+    def _resynchronise(self, after_boot: bool) -> StatusRequest | None:
+        report = self._reporter.report_current(self._clock.now())
+        if report is None:
+            return None
+        if not after_boot and self._last_reported is not None and report.same_condition(self._last_reported):
+            return None
+        self._last_reported = report
+        return report.request()
+
+    async def _notify(self, request: StatusNotificationRequest) -> None:
+        try:
+            await self._outbox.call(request)
+        except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
+            _log.info("%s: StatusNotification not delivered: %s", self._name, problem)
+
+    def _authorization_settings(self) -> AuthorizationSettings:
+        names = (
+            "AuthorizationCacheEnabled",
+            "LocalAuthListEnabled",
+            "LocalAuthorizeOffline",
+            "LocalPreAuthorize",
+            "AllowOfflineTxForUnknownId",
+        )
+        values: dict[str, str | None] = {}
+        for name in names:
+            if self._configuration.definition(name) is not None:
+                values[name] = self._configuration.value(name)
+        return AuthorizationSettings.from_configuration(values)
