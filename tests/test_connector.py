@@ -1,0 +1,437 @@
+"""Charging sessions of a connector against a scripted Central System, in virtual time (spec 3, 4.1, 4.7-4.10,
+5.2, 5.11, 5.12, 5.14, 5.18), in the manner of the official compliance test cases."""
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+from oracle import errors
+from scripted_csms import Received, ScriptedConnection, ScriptedCsms
+from trio_websocket import ConnectionClosed
+
+from actors.charge_point import ChargePoint, ChargePointSettings
+from actors.clock import WallClock
+from actors.ocpp import (
+    AuthorizationStatus,
+    AuthorizeRequest,
+    AuthorizeResponse,
+    AvailabilityStatus,
+    AvailabilityType,
+    BootNotificationRequest,
+    BootNotificationResponse,
+    CallReceived,
+    ChangeAvailabilityRequest,
+    ChangeAvailabilityResponse,
+    ChargePointStatus,
+    IdTagInfo,
+    Measurand,
+    MeterValuesRequest,
+    MeterValuesResponse,
+    ReadingContext,
+    Reason,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+    RemoteStartTransactionRequest,
+    RemoteStartTransactionResponse,
+    RemoteStopTransactionRequest,
+    RemoteStopTransactionResponse,
+    ResetRequest,
+    ResetType,
+    StartTransactionRequest,
+    StartTransactionResponse,
+    StatusNotificationRequest,
+    StatusNotificationResponse,
+    StopTransactionRequest,
+    StopTransactionResponse,
+    UnlockConnectorRequest,
+    UnlockConnectorResponse,
+    UnlockStatus,
+    encode,
+)
+from fleet.simulated import EvModel, SimulatedConnector
+from storage.memory import MemoryChargePointState
+
+CSMS_TIME = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+ACCEPTED = IdTagInfo(status=AuthorizationStatus.ACCEPTED)
+S = ChargePointStatus
+
+
+class Csms:
+    """The scripted Central System: a reader answers StatusNotifications and records them; the test takes
+    every other CALL with :meth:`expect` and makes its own with :meth:`call`."""
+
+    def __init__(self, connection: ScriptedConnection, nursery: trio.Nursery) -> None:
+        self.connection = connection
+        self.statuses: list[tuple[int, ChargePointStatus, str | None]] = []
+        self.next_transaction_id = 100
+        self._calls_in, self._calls = trio.open_memory_channel[Received](100)
+        self._answers_in, self._answers = trio.open_memory_channel[Any](1)
+        nursery.start_soon(self._read)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                text = await self.connection.websocket.get_message()
+            except ConnectionClosed:
+                return
+            now = trio.current_time()
+            event = self.connection.session.receive(text)
+            if not isinstance(event, CallReceived):
+                await self._answers_in.send(event)
+                continue
+            assert errors(event.request.action, "req", encode(event.request)) == []
+            if isinstance(event.request, StatusNotificationRequest):
+                request = event.request
+                self.statuses.append((request.connector_id, request.status, request.info))
+                await self.connection.websocket.send_message(
+                    self.connection.session.result(event.unique_id, StatusNotificationResponse())
+                )
+            else:
+                await self._calls_in.send(Received(now, event.unique_id, event.request))
+
+    async def expect(self, request_type: type[Any], answer: Any = None) -> Received:
+        """The next CALL, which must be of ``request_type``; answered with ``answer`` or the usual answer."""
+        received = await self._calls.receive()
+        assert isinstance(received.request, request_type), f"expected {request_type.__name__}, got {received}"
+        response = answer if answer is not None else self.usual(received.request)
+        await self.connection.websocket.send_message(
+            self.connection.session.result(received.unique_id, response)
+        )
+        return received
+
+    def usual(self, request: Any) -> Any:
+        if isinstance(request, AuthorizeRequest):
+            return AuthorizeResponse(id_tag_info=ACCEPTED)
+        if isinstance(request, StartTransactionRequest):
+            self.next_transaction_id += 1
+            return StartTransactionResponse(id_tag_info=ACCEPTED, transaction_id=self.next_transaction_id)
+        if isinstance(request, StopTransactionRequest):
+            return StopTransactionResponse()
+        if isinstance(request, MeterValuesRequest):
+            return MeterValuesResponse()
+        raise AssertionError(f"no usual answer for {request}")
+
+    def statuses_of(self, connector_id: int) -> list[ChargePointStatus]:
+        return [status for number, status, _ in self.statuses if number == connector_id]
+
+    async def call(self, request: Any) -> Any:
+        """A CALL of ours; returns the response."""
+        _, text = self.connection.session.call(request)
+        await self.connection.websocket.send_message(text)
+        event = await self._answers.receive()
+        return event.response
+
+
+@attrs.define
+class Site:
+    charge_point: ChargePoint
+    csms: Csms
+    plugs: list[SimulatedConnector]
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedCsms]:
+    async with trio.open_nursery() as nursery:
+        yield ScriptedCsms(nursery)
+        nursery.cancel_scope.cancel()
+
+
+async def bring_up(nursery: trio.Nursery, scripted: ScriptedCsms, **configuration: str) -> Site:
+    """A 2-connector charge point, booted and accepted, its boot statuses taken."""
+    settings = ChargePointSettings(
+        "CP-1",
+        "ws://csms.test/ocpp",
+        connectors=2,
+        configuration={"MeterValueSampleInterval": "60", **configuration},
+    )
+    plugs = [SimulatedConnector(), SimulatedConnector()]
+    charge_point = ChargePoint(
+        settings,
+        MemoryChargePointState(),
+        dialer=scripted.dial,
+        clock=WallClock(CSMS_TIME),
+        rng=random.Random(1),
+        hardware=plugs,
+    )
+    nursery.start_soon(charge_point.run)
+    connection = await scripted.accept()
+    received = await connection.expect_call(BootNotificationRequest)
+    answer = BootNotificationResponse(
+        status=RegistrationStatus.ACCEPTED, current_time=CSMS_TIME, interval=3600
+    )
+    await connection.answer(received, answer)
+    csms = Csms(connection, nursery)
+    await trio.sleep(1)
+    assert csms.statuses == [(0, S.AVAILABLE, None), (1, S.AVAILABLE, None), (2, S.AVAILABLE, None)]
+    csms.statuses.clear()
+    return Site(charge_point, csms, plugs)
+
+
+async def test_plug_in_first_session_with_meter_values_and_a_local_stop(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in(EvModel(max_power_w=11_000, soc_percent=20))
+        plug.present_id_tag("TAG-1")
+        authorize = await csms.expect(AuthorizeRequest)
+        assert authorize.request == AuthorizeRequest(id_tag="TAG-1")
+        start = await csms.expect(StartTransactionRequest)
+        assert start.request.connector_id == 1
+        assert start.request.id_tag == "TAG-1"
+        assert start.request.meter_start == 0
+        started = start.time
+        for minute in (1, 2):
+            sample = await csms.expect(MeterValuesRequest)
+            assert sample.time == started + 60 * minute, (
+                "sampled every MeterValueSampleInterval from the start"
+            )
+            assert sample.request.transaction_id == 101
+            (value,) = sample.request.meter_value[0].sampled_value
+            assert (value.measurand, value.context) == (
+                Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
+                ReadingContext.SAMPLE_PERIODIC,
+            )
+            assert value.value == str(round(11_000 * minute / 60))
+        await trio.sleep(30)
+        plug.present_id_tag("tag-1")  # the same idTag, in another case: no Authorize (spec 3.5)
+        stop = await csms.expect(StopTransactionRequest)
+        assert stop.request.transaction_id == 101
+        assert stop.request.reason is Reason.LOCAL
+        assert stop.request.id_tag == "tag-1"
+        assert stop.request.meter_stop == round(11_000 * 150 / 3600)
+        plug.unplug()
+        await trio.sleep(1)
+        assert csms.statuses_of(1) == [S.PREPARING, S.CHARGING, S.FINISHING, S.AVAILABLE]
+        assert csms.statuses_of(2) == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_identification_first_then_plug_in(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[1], site.csms
+        plug.present_id_tag("TAG-2")
+        await csms.expect(AuthorizeRequest)
+        await trio.sleep(20)
+        plug.plug_in()
+        start = await csms.expect(StartTransactionRequest)
+        assert start.request.connector_id == 2
+        await trio.sleep(1)
+        assert csms.statuses_of(2) == [S.PREPARING, S.CHARGING]
+        nursery.cancel_scope.cancel()
+
+
+async def test_no_cable_within_connection_timeout_returns_to_available(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, ConnectionTimeout="30")
+        plug, csms = site.plugs[0], site.csms
+        plug.present_id_tag("TAG-1")
+        authorize = await csms.expect(AuthorizeRequest)
+        await trio.sleep(60)
+        assert csms.statuses_of(1) == [S.PREPARING, S.AVAILABLE]
+        assert site.charge_point.connectors[1].status is S.AVAILABLE
+        plug.plug_in()
+        await trio.sleep(1)
+        assert site.charge_point.connectors[1].transaction is None, "the authorization has lapsed"
+        del authorize
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_invalid_id_tag_does_not_start(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        plug.present_id_tag("STOLEN")
+        await csms.expect(
+            AuthorizeRequest, AuthorizeResponse(id_tag_info=IdTagInfo(status=AuthorizationStatus.BLOCKED))
+        )
+        await trio.sleep(5)
+        assert site.charge_point.connectors[1].transaction is None
+        assert csms.statuses_of(1) == [S.PREPARING]
+        nursery.cancel_scope.cancel()
+
+
+async def test_remote_start_on_a_plugged_connector_and_remote_stop(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        await trio.sleep(1)
+        answer = await csms.call(RemoteStartTransactionRequest(id_tag="APP-1", connector_id=1))
+        assert answer == RemoteStartTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        start = await csms.expect(StartTransactionRequest)  # AuthorizeRemoteTxRequests is false: no Authorize
+        assert start.request.id_tag == "APP-1"
+        stopped = await csms.call(RemoteStopTransactionRequest(transaction_id=101))
+        assert stopped == RemoteStopTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        stop = await csms.expect(StopTransactionRequest)
+        assert (stop.request.reason, stop.request.id_tag) == (Reason.REMOTE, None)
+        unknown = await csms.call(RemoteStopTransactionRequest(transaction_id=999))
+        assert unknown == RemoteStopTransactionResponse(status=RemoteStartStopStatus.REJECTED)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("connector_id", [0, 3])
+async def test_remote_start_on_connector_0_or_an_unknown_one_is_rejected(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms, connector_id: int
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        answer = await site.csms.call(
+            RemoteStartTransactionRequest(id_tag="APP-1", connector_id=connector_id)
+        )
+        assert answer == RemoteStartTransactionResponse(status=RemoteStartStopStatus.REJECTED)
+        nursery.cancel_scope.cancel()
+
+
+async def test_remote_start_without_connector_picks_a_free_one_and_waits_for_the_cable(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, AuthorizeRemoteTxRequests="true")
+        csms = site.csms
+        answer = await csms.call(RemoteStartTransactionRequest(id_tag="APP-1"))
+        assert answer == RemoteStartTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        await csms.expect(AuthorizeRequest)  # AuthorizeRemoteTxRequests is true
+        site.plugs[0].plug_in()
+        start = await csms.expect(StartTransactionRequest)
+        assert start.request.connector_id == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_unlock_stops_the_transaction_first(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await csms.expect(AuthorizeRequest)
+        await csms.expect(StartTransactionRequest)
+        assert plug.locked
+        answer = await csms.call(UnlockConnectorRequest(connector_id=1))
+        assert answer == UnlockConnectorResponse(status=UnlockStatus.UNLOCKED)
+        stop = await csms.expect(StopTransactionRequest)
+        assert stop.request.reason is Reason.UNLOCK_COMMAND
+        assert not plug.locked
+        unknown = await csms.call(UnlockConnectorRequest(connector_id=7))
+        assert unknown == UnlockConnectorResponse(status=UnlockStatus.NOT_SUPPORTED)
+        nursery.cancel_scope.cancel()
+
+
+async def test_change_availability_now_or_scheduled_after_the_transaction(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        csms = site.csms
+        idle = await csms.call(ChangeAvailabilityRequest(connector_id=2, type=AvailabilityType.INOPERATIVE))
+        assert idle == ChangeAvailabilityResponse(status=AvailabilityStatus.ACCEPTED)
+        plug = site.plugs[0]
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await csms.expect(AuthorizeRequest)
+        await csms.expect(StartTransactionRequest)
+        busy = await csms.call(ChangeAvailabilityRequest(connector_id=1, type=AvailabilityType.INOPERATIVE))
+        assert busy == ChangeAvailabilityResponse(status=AvailabilityStatus.SCHEDULED)
+        plug.ev_unplug()  # StopTransactionOnEVSideDisconnect: the transaction ends
+        await csms.expect(StopTransactionRequest)
+        plug.unplug()
+        await trio.sleep(1)
+        assert csms.statuses_of(2) == [S.UNAVAILABLE]
+        assert csms.statuses_of(1) == [S.PREPARING, S.CHARGING, S.FINISHING, S.UNAVAILABLE]
+        again = await csms.call(ChangeAvailabilityRequest(connector_id=1, type=AvailabilityType.OPERATIVE))
+        assert again == ChangeAvailabilityResponse(status=AvailabilityStatus.ACCEPTED)
+        await trio.sleep(1)
+        assert csms.statuses_of(1)[-1] is S.AVAILABLE
+        nursery.cancel_scope.cancel()
+
+
+async def test_ev_side_disconnect_without_stopping_suspends_with_info(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, StopTransactionOnEVSideDisconnect="false")
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await csms.expect(AuthorizeRequest)
+        await csms.expect(StartTransactionRequest)
+        plug.ev_unplug()
+        await trio.sleep(1)
+        assert csms.statuses[-1] == (1, S.SUSPENDED_EV, "EV side disconnected")
+        assert site.charge_point.connectors[1].transaction is not None
+        nursery.cancel_scope.cancel()
+
+
+async def test_invalid_id_in_the_start_answer_stops_the_transaction_deauthorized(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, LocalPreAuthorize="true")
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await csms.expect(AuthorizeRequest)
+        invalid = StartTransactionResponse(
+            id_tag_info=IdTagInfo(status=AuthorizationStatus.INVALID), transaction_id=7
+        )
+        await csms.expect(StartTransactionRequest, invalid)
+        stop = await csms.expect(StopTransactionRequest)
+        assert (stop.request.transaction_id, stop.request.reason) == (7, Reason.DE_AUTHORIZED)
+        nursery.cancel_scope.cancel()
+
+
+async def test_soft_reset_stops_transactions_before_rebooting(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug, csms = site.plugs[0], site.csms
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await csms.expect(AuthorizeRequest)
+        await csms.expect(StartTransactionRequest)
+        await csms.call(ResetRequest(type=ResetType.SOFT))
+        stop = await csms.expect(StopTransactionRequest)
+        assert stop.request.reason is Reason.SOFT_RESET
+        again = await scripted.accept()
+        assert isinstance((await again.expect_call()).request, BootNotificationRequest)
+        nursery.cancel_scope.cancel()
+
+
+async def test_offline_transaction_messages_wait_and_keep_their_order(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(
+            nursery, scripted, LocalAuthorizeOffline="true", AllowOfflineTxForUnknownId="true"
+        )
+        plug, csms = site.plugs[0], site.csms
+        await csms.connection.close()
+        plug.plug_in()
+        plug.present_id_tag("TAG-9")  # offline: unknown ids may start (AllowOfflineTxForUnknownId)
+        await trio.sleep(0.5)
+        assert site.charge_point.connectors[1].transaction is not None
+        again = Csms(await scripted.accept(), nursery)
+        start = await again.expect(StartTransactionRequest)
+        assert start.request.id_tag == "TAG-9"
+        sample = await again.expect(MeterValuesRequest)
+        assert sample.request.transaction_id == 101, "the Central System's id, never a local one"
+        nursery.cancel_scope.cancel()
