@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SOURCES := actors fleet storage tests benchmarks
-DEMO_SECONDS ?= 30
+DEMO_SECONDS ?= 60
 
 .PHONY: demo test check lint typecheck benchmark clean
 

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--charge-points", type=_positive_int, default=3, help="how many (default 3)")
     demo.add_argument("--connectors", type=_positive_int, default=2, help="per charge point (default 2)")
     demo.add_argument(
-        "--heartbeat-interval", type=_positive_int, default=10, help="seconds, given at boot (default 10)"
+        "--heartbeat-interval", type=_positive_int, default=30, help="seconds, given at boot (default 30)"
     )
     _add_duration(demo)
 

@@ -16,6 +16,7 @@ import trio
 
 from actors.connection import Dialer, tcp_dialer
 from fleet.csms import CentralSystem, Record
+from fleet.drivers import SessionSettings
 from fleet.fleetfile import ChargePointSpec, FleetFile
 from fleet.runner import DEFAULT_RAMP, Fleet
 from storage import MemoryStorage
@@ -26,6 +27,7 @@ PROGRESS_EVERY = 5.0
 """Seconds between progress lines of ``run``."""
 
 _PAYLOAD_WIDTH = 100
+_UNIT_SHOWN = {"Percent": "%", "Celsius": "°C"}
 
 
 async def until_stopped(duration: float | None) -> None:
@@ -96,6 +98,22 @@ async def run_csms(
         nursery.cancel_scope.cancel()
 
 
+def _meter_values_summary(record: Record) -> str | None:
+    """MeterValues as values with units (``connector 1, transaction 7: 1234 Wh, 7360 W``)."""
+    if record.action != "MeterValues" or record.kind != "CALL":
+        return None
+    values = [
+        f"{sampled['value']} {_UNIT_SHOWN.get(sampled.get('unit', 'Wh'), sampled.get('unit', 'Wh'))}"
+        for meter_value in record.payload.get("meterValue", [])
+        for sampled in meter_value.get("sampledValue", [])
+    ]
+    transaction = record.payload.get("transactionId")
+    where = f"connector {record.payload.get('connectorId')}"
+    if transaction is not None:
+        where += f", transaction {transaction}"
+    return f"{where}: {', '.join(values)}"
+
+
 class _RecordPrinter:
     """Prints records as lines, with the seconds since it was made."""
 
@@ -114,7 +132,7 @@ def _print_record(record: Record, seconds: float, out: TextIO) -> None:
     what = record.action or "?"
     if record.kind != "CALL":
         what += ".conf" if record.kind == "CALLRESULT" else ".error"
-    payload = json.dumps(record.payload, separators=(",", ":"))
+    payload = _meter_values_summary(record) or json.dumps(record.payload, separators=(",", ":"))
     if len(payload) > _PAYLOAD_WIDTH:
         payload = payload[: _PAYLOAD_WIDTH - 3] + "..."
     print(
@@ -129,7 +147,7 @@ async def run_demo(
     *,
     charge_points: int = 3,
     connectors: int = 2,
-    heartbeat_interval: int = 10,
+    heartbeat_interval: int = 30,
     duration: float | None = None,
 ) -> None:
     """The embedded Central System on 127.0.0.1 and a small fleet against it, printing every message."""
@@ -151,6 +169,12 @@ async def run_demo(
         nursery.cancel_scope.cancel()
 
 
+DEMO_SESSIONS = SessionSettings(
+    ("DEMO-TAG-1", "DEMO-TAG-2"), arrivals_per_hour=240.0, duration_minutes=(0.5, 1.0)
+)
+"""Drivers every 15 s on average, charging for 30 to 60 s: sessions to watch, not to measure."""
+
+
 def _demo_fleet(url: str, count: int, connectors: int) -> Sequence[ChargePointSpec]:
     return [
         ChargePointSpec(
@@ -161,7 +185,11 @@ def _demo_fleet(url: str, count: int, connectors: int) -> Sequence[ChargePointSp
             model="Demo",
             firmware="1.0.0",
             csms_url=url,
-            configuration={},
+            configuration={"MeterValueSampleInterval": "10", "MeterValuesSampledData": DEMO_MEASURANDS},
+            sessions=DEMO_SESSIONS,
         )
         for n in range(1, count + 1)
     ]
+
+
+DEMO_MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,SoC"

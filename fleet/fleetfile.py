@@ -44,6 +44,7 @@ import attrs
 from actors.charge_point import SUPPORTED_MEASURANDS
 from actors.configuration import Configuration, core_keys
 from actors.ocpp import ConfigurationStatus
+from fleet.drivers import SessionSettings
 
 __all__ = [
     "ChargePointGroup",
@@ -68,11 +69,15 @@ GROUP_KEYS = (
     "csms_url",
     "firmware",
     "id",
+    "max_power_w",
     "model",
     "serial",
     "vendor",
     "configuration",
+    "sessions",
 )
+SESSION_KEYS = ("arrivals_per_hour", "duration_minutes", "id_tags")
+DEFAULT_MAX_POWER_W = 22_000.0
 _EXAMPLE_PATTERN = '"CP-{n:04}"'
 _EXAMPLE_URL = '"ws://127.0.0.1:9000/ocpp"'
 
@@ -109,6 +114,10 @@ class ChargePointSpec:
     firmware: str | None
     csms_url: str
     configuration: Mapping[str, str] = attrs.field(converter=_read_only)
+    max_power_w: float = DEFAULT_MAX_POWER_W
+    """The most power each connector can deliver."""
+    sessions: SessionSettings | None = None
+    """Drivers arriving at random, if any."""
 
 
 @attrs.frozen
@@ -124,6 +133,8 @@ class ChargePointGroup:
     serial: str | None = None
     csms_url: str | None = None
     configuration: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
+    max_power_w: float = DEFAULT_MAX_POWER_W
+    sessions: SessionSettings | None = None
 
 
 @attrs.frozen
@@ -247,6 +258,8 @@ def _group(table: Any, path: str) -> ChargePointGroup:
         serial=_field(table, path, "serial", _pattern, None),
         csms_url=_field(table, path, "csms_url", _url, None),
         configuration=configuration,
+        max_power_w=_field(table, path, "max_power_w", _power, DEFAULT_MAX_POWER_W),
+        sessions=_field(table, path, "sessions", _sessions, None),
     )
 
 
@@ -269,6 +282,8 @@ def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePoint
         firmware=group.firmware,
         csms_url=csms_url,
         configuration=group.configuration,
+        max_power_w=group.max_power_w,
+        sessions=group.sessions,
     )
 
 
@@ -307,6 +322,40 @@ def _connectors(value: Any, path: str) -> int:
     if type(value) is not int or not 1 <= value <= MAX_CONNECTORS:
         raise _Invalid(path, f"must be an integer from 1 to {MAX_CONNECTORS}, got {_show(value)}")
     return value
+
+
+def _power(value: Any, path: str) -> float:
+    if type(value) not in (int, float) or not 0 < value <= 1_000_000:
+        raise _Invalid(path, f"must be a power in W above 0 and at most 1000000, got {_show(value)}")
+    return float(value)
+
+
+def _sessions(value: Any, path: str) -> SessionSettings:
+    if not isinstance(value, dict):
+        raise _Invalid(path, f"must be a table of {', '.join(SESSION_KEYS)}, got {_show(value)}")
+    _known_keys(value, path, SESSION_KEYS)
+    for key in SESSION_KEYS:
+        if key not in value:
+            raise _Invalid(_join(path, key), "missing")
+    id_tags = value["id_tags"]
+    if not isinstance(id_tags, list) or not id_tags:
+        raise _Invalid(_join(path, "id_tags"), f"must be a non-empty list of idTags, got {_show(id_tags)}")
+    tags = tuple(
+        _ci_string(20)(tag, f"{_join(path, 'id_tags')}[{index}]") for index, tag in enumerate(id_tags)
+    )
+    rate = value["arrivals_per_hour"]
+    if type(rate) not in (int, float) or rate <= 0:
+        raise _Invalid(_join(path, "arrivals_per_hour"), f"must be a number above 0, got {_show(rate)}")
+    duration = value["duration_minutes"]
+    if (
+        not isinstance(duration, list)
+        or len(duration) != 2
+        or not all(type(bound) in (int, float) and bound > 0 for bound in duration)
+        or duration[0] > duration[1]
+    ):
+        problem = f"must be [shortest, longest] in minutes, both above 0, got {_show(duration)}"
+        raise _Invalid(_join(path, "duration_minutes"), problem)
+    return SessionSettings(tags, float(rate), (float(duration[0]), float(duration[1])))
 
 
 def _ci_string(limit: int) -> Callable[[Any, str], str]:

@@ -1,10 +1,12 @@
-"""Runs the charge points of a fleet: starts them at a steady ramp and keeps them alive until cancelled.
+"""Runs the charge points of a fleet: starts them at a steady ramp, with their simulated drivers, until
+cancelled.
 
 A charge point actor that dies of a bug is logged with its id, counted, and started again after a pause, so
 one bug does not bring down a fleet of thousands.
 """
 
 import logging
+import random
 from collections.abc import Sequence
 
 import attrs
@@ -12,6 +14,7 @@ import trio
 
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
+from fleet.drivers import drive
 from fleet.fleetfile import ChargePointSpec
 from fleet.simulated import SimulatedConnector
 from storage import MemoryStorage
@@ -58,7 +61,11 @@ class Fleet:
     def __init__(
         self, specs: Sequence[ChargePointSpec], *, storage: MemoryStorage, dialer: Dialer = tcp_dialer
     ) -> None:
-        self.hardware = {spec.id: [SimulatedConnector() for _ in range(spec.connectors)] for spec in specs}
+        self._specs = list(specs)
+        self.hardware = {
+            spec.id: [SimulatedConnector(max_power_w=spec.max_power_w) for _ in range(spec.connectors)]
+            for spec in specs
+        }
         """The simulated connectors of each charge point, by charge point id: scenario events go here."""
         self.charge_points = [
             ChargePoint(
@@ -94,10 +101,14 @@ class Fleet:
         """Start every charge point, ``ramp`` per second (0: all at once); reports started when all are."""
         async with trio.open_nursery() as nursery:
             begin = trio.current_time()
-            for index, charge_point in enumerate(self.charge_points):
+            for index, (spec, charge_point) in enumerate(zip(self._specs, self.charge_points, strict=True)):
                 if ramp > 0:
                     await trio.sleep_until(begin + index / ramp)
                 nursery.start_soon(self._supervise, charge_point)
+                if spec.sessions is not None:
+                    for number, connector in enumerate(self.hardware[spec.id], start=1):
+                        rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
+                        nursery.start_soon(drive, connector, spec.sessions, rng)
                 self.started += 1
             task_status.started()
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.drivers import SessionSettings
 from fleet.fleetfile import (
     ChargePointGroup,
     ChargePointSpec,
@@ -15,7 +16,9 @@ from fleet.fleetfile import (
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fleet.toml"
 URL = 'csms_url = "ws://127.0.0.1:9000/ocpp"\n'
-KNOWN_GROUP_KEYS = "connectors, count, csms_url, firmware, id, model, serial, vendor, configuration"
+KNOWN_GROUP_KEYS = (
+    "connectors, count, csms_url, firmware, id, max_power_w, model, serial, vendor, configuration, sessions"
+)
 
 
 def parse(text: str) -> FleetFile:
@@ -468,3 +471,39 @@ def test_the_configuration_cannot_be_changed_afterwards() -> None:
     )
     with pytest.raises(TypeError):
         configuration["HeartbeatInterval"] = "1"  # type: ignore[index]
+
+
+def test_sessions_and_max_power() -> None:
+    fleet = parse(
+        group(
+            "max_power_w = 11000\n[charge_points.sessions]\n"
+            'id_tags = ["TAG-1", "TAG-2"]\narrivals_per_hour = 2\nduration_minutes = [20, 90]\n'
+        )
+    )
+    (spec,) = fleet.charge_points()
+    assert spec.max_power_w == 11_000
+    assert spec.sessions == SessionSettings(("TAG-1", "TAG-2"), 2.0, (20.0, 90.0))
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "id_tags = []\narrivals_per_hour = 2\nduration_minutes = [20, 90]",
+            "id_tags: must be a non-empty list of idTags, got []",
+        ),
+        (
+            'id_tags = ["T"]\narrivals_per_hour = 0\nduration_minutes = [20, 90]',
+            "arrivals_per_hour: must be a number above 0, got 0",
+        ),
+        (
+            'id_tags = ["T"]\narrivals_per_hour = 1\nduration_minutes = [90, 20]',
+            "duration_minutes: must be [shortest, longest] in minutes, both above 0, got [90, 20]",
+        ),
+        ('id_tags = ["T"]\narrivals_per_hour = 1', "duration_minutes: missing"),
+    ],
+)
+def test_session_mistakes(table: str, message: str) -> None:
+    with pytest.raises(FleetFileError) as raised:
+        parse(group(f"[charge_points.sessions]\n{table}\n"))
+    assert str(raised.value) == f"fleet.toml: charge_points[0].sessions.{message}"

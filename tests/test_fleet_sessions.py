@@ -1,0 +1,71 @@
+"""Simulated drivers of a fleet charge for hours of virtual time against the embedded Central System."""
+
+from collections import defaultdict
+
+import trio
+import trio.testing
+
+from actors.connection import CsmsAddress
+from fleet.csms import CentralSystem
+from fleet.drivers import SessionSettings
+from fleet.fleetfile import ChargePointSpec
+from fleet.runner import Fleet
+from storage import MemoryStorage
+
+SESSIONS = SessionSettings(("TAG-1", "TAG-2"), arrivals_per_hour=2.0, duration_minutes=(20.0, 90.0))
+
+
+async def test_drivers_complete_sessions_with_meter_values(autojump_clock: trio.testing.MockClock) -> None:
+    central_system = CentralSystem(heartbeat_interval=3600)
+    specs = [
+        ChargePointSpec(
+            id=f"CP-{n}",
+            serial=None,
+            connectors=2,
+            vendor="Acme",
+            model="AC22",
+            firmware=None,
+            csms_url="ws://csms.test/ocpp",
+            configuration={"MeterValueSampleInterval": "300"},
+            max_power_w=11_000,
+            sessions=SESSIONS,
+        )
+        for n in (1, 2)
+    ]
+    async with trio.open_nursery() as nursery:
+
+        async def dial(address: CsmsAddress) -> trio.abc.Stream:
+            client, server = trio.testing.memory_stream_pair()
+            nursery.start_soon(central_system.serve_stream, server)
+            return client
+
+        fleet = Fleet(specs, storage=MemoryStorage(), dialer=dial)
+        nursery.start_soon(fleet.run)
+        await trio.sleep(12 * 3600)
+        nursery.cancel_scope.cancel()
+
+    started: dict[int, tuple[str, int]] = {}
+    meter_values: dict[int, list[int]] = defaultdict(list)
+    stopped: dict[int, int] = {}
+    answers = {record.unique_id: record for record in central_system.records if record.direction == "out"}
+    for record in central_system.records:
+        if record.direction != "in" or record.kind != "CALL":
+            continue
+        if record.action == "StartTransaction":
+            transaction_id = answers[record.unique_id].payload["transactionId"]
+            started[transaction_id] = (record.charge_point_id, record.payload["meterStart"])
+        elif record.action == "MeterValues" and "transactionId" in record.payload:
+            (sampled,) = record.payload["meterValue"][0]["sampledValue"]
+            meter_values[record.payload["transactionId"]].append(int(sampled["value"]))
+        elif record.action == "StopTransaction":
+            stopped[record.payload["transactionId"]] = record.payload["meterStop"]
+    assert len(started) >= 10, "four connectors, two arrivals an hour each while free, for 12 hours"
+    assert set(stopped) <= set(started)
+    assert len(started) - len(stopped) <= 4, "at most one open session per connector at the end"
+    for transaction_id, meter_stop in stopped.items():
+        _, meter_start = started[transaction_id]
+        readings = meter_values[transaction_id]
+        assert readings == sorted(readings), "the energy register never goes back"
+        assert meter_start <= min(readings, default=meter_start)
+        assert max(readings, default=meter_start) <= meter_stop
+        assert meter_stop - meter_start <= 11_000 * 90 / 60 + 1, "never more than max power for 90 minutes"
