@@ -320,14 +320,7 @@ class ChargePoint:
         """StatusNotification for connector 0 and every connector after a boot; after a reconnect only for
         the connectors whose status changed meanwhile (spec 4.9)."""
         if after_boot:
-            status = ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
-            request = StatusNotificationRequest(
-                connector_id=0,
-                error_code=ChargePointErrorCode.NO_ERROR,
-                status=status,
-                timestamp=self.clock.now(),
-            )
-            await self._call_ignoring_failure(link, request)
+            await self._report_charge_point_status(link)
         for connector in self.connectors.values():
             command = Resynchronise(after_boot)
             await connector.send(command)
@@ -462,8 +455,11 @@ class ChargePoint:
     async def _change_availability(self, request: ChangeAvailabilityRequest) -> _Answer:
         """ChangeAvailability (spec 5.2): connector 0 is the charge point and all its connectors."""
         operative = request.type is AvailabilityType.OPERATIVE
+        then = None
         if request.connector_id == 0:
             targets = list(self.connectors.values())
+            if self.operative != operative:
+                then = self._report_charge_point_status
             self.operative = operative
         elif request.connector_id in self.connectors:
             targets = [self.connectors[request.connector_id]]
@@ -475,7 +471,18 @@ class ChargePoint:
             await connector.send(command)
             at_once = await command.reply.wait() and at_once
         status = AvailabilityStatus.ACCEPTED if at_once else AvailabilityStatus.SCHEDULED
-        return _Answer(ChangeAvailabilityResponse(status=status))
+        return _Answer(ChangeAvailabilityResponse(status=status), then=then)
+
+    async def _report_charge_point_status(self, link: Link) -> None:
+        """StatusNotification for connector 0, the charge point as a whole."""
+        status = ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
+        request = StatusNotificationRequest(
+            connector_id=0,
+            error_code=ChargePointErrorCode.NO_ERROR,
+            status=status,
+            timestamp=self.clock.now(),
+        )
+        await self._call_ignoring_failure(link, request)
 
     def _get_configuration(self, request: GetConfigurationRequest) -> _Answer:
         maximum = self.configuration.integer("GetConfigurationMaxKeys")

@@ -435,3 +435,23 @@ async def test_offline_transaction_messages_wait_and_keep_their_order(
         sample = await again.expect(MeterValuesRequest)
         assert sample.request.transaction_id == 101, "the Central System's id, never a local one"
         nursery.cancel_scope.cancel()
+
+
+async def test_change_availability_of_the_whole_charge_point(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        inoperative = ChangeAvailabilityRequest(connector_id=0, type=AvailabilityType.INOPERATIVE)
+        assert await site.csms.call(inoperative) == ChangeAvailabilityResponse(
+            status=AvailabilityStatus.ACCEPTED
+        )
+        await trio.sleep(1)
+        assert sorted(site.csms.statuses) == [(n, S.UNAVAILABLE, None) for n in (0, 1, 2)]
+        refused = await site.csms.call(RemoteStartTransactionRequest(id_tag="APP-1", connector_id=1))
+        assert refused == RemoteStartTransactionResponse(status=RemoteStartStopStatus.REJECTED)
+        unknown = await site.csms.call(
+            ChangeAvailabilityRequest(connector_id=9, type=AvailabilityType.OPERATIVE)
+        )
+        assert unknown == ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED)
+        nursery.cancel_scope.cancel()
