@@ -55,6 +55,7 @@ async def run_fleet(
     print(f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second", file=out)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
+        nursery.start_soon(fleet.play, fleet_file.scenario)
         nursery.start_soon(_report_progress, fleet, out)
         await until_stopped(duration)
         nursery.cancel_scope.cancel()

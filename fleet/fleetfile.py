@@ -43,8 +43,9 @@ import attrs
 
 from actors.charge_point import SUPPORTED_MEASURANDS
 from actors.configuration import Configuration, core_keys
-from actors.ocpp import ConfigurationStatus
+from actors.ocpp import ChargePointErrorCode, ConfigurationStatus
 from fleet.drivers import SessionSettings
+from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
 
 __all__ = [
     "ChargePointGroup",
@@ -62,7 +63,8 @@ MAX_CONNECTORS = 32
 # The charge point identity limit of OCPP's security whitepaper, where it is also the Basic Auth username.
 MAX_IDENTITY_LENGTH = 48
 
-FLEET_KEYS = ("csms_url", "database", "charge_points")
+FLEET_KEYS = ("csms_url", "database", "charge_points", "scenario")
+SCENARIO_KEYS = ("at", "charge_point", "connector", "error_code", "event", "id_tag", "info")
 GROUP_KEYS = (
     "connectors",
     "count",
@@ -146,6 +148,8 @@ class FleetFile:
     groups: tuple[ChargePointGroup, ...]
     source: str = "fleet file"
     """The file name used in error messages."""
+    scenario: tuple[ScenarioEvent, ...] = ()
+    """Timed events, in the order of the file."""
 
     def charge_points(self) -> tuple[ChargePointSpec, ...]:
         """Every charge point, group by group, n = 1..count in each; raises :class:`FleetFileError`.
@@ -206,7 +210,12 @@ def parse_fleet_file(text: str, source: str, base_dir: Path) -> FleetFile:
         fleet = _fleet(document, source, base_dir)
     except _Invalid as invalid:
         raise FleetFileError(source, invalid.path, invalid.problem) from None
-    fleet.charge_points()
+    specs = {spec.id: spec for spec in fleet.charge_points()}
+    try:
+        for index, event in enumerate(fleet.scenario):
+            _check_scenario_target(event, specs, f"scenario[{index}]")
+    except _Invalid as invalid:
+        raise FleetFileError(source, invalid.path, invalid.problem) from None
     return fleet
 
 
@@ -236,6 +245,7 @@ def _fleet(document: dict[str, Any], source: str, base_dir: Path) -> FleetFile:
         database=base_dir / _field(document, "", "database", _database, DEFAULT_DATABASE),
         groups=tuple(_group(group, f"charge_points[{index}]") for index, group in enumerate(groups)),
         source=source,
+        scenario=_field(document, "", "scenario", _scenario, ()),
     )
 
 
@@ -322,6 +332,71 @@ def _connectors(value: Any, path: str) -> int:
     if type(value) is not int or not 1 <= value <= MAX_CONNECTORS:
         raise _Invalid(path, f"must be an integer from 1 to {MAX_CONNECTORS}, got {_show(value)}")
     return value
+
+
+def _scenario(value: Any, path: str) -> tuple[ScenarioEvent, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(path, f"must be tables written [[scenario]], got {_show(value)}")
+    return tuple(_scenario_event(entry, f"{path}[{index}]") for index, entry in enumerate(value))
+
+
+def _scenario_event(table: Any, path: str) -> ScenarioEvent:
+    if not isinstance(table, dict):
+        raise _Invalid(path, f"must be a table, written [[scenario]], got {_show(table)}")
+    _known_keys(table, path, SCENARIO_KEYS)
+    for key in ("at", "charge_point", "event"):
+        if key not in table:
+            raise _Invalid(_join(path, key), "missing")
+    at = table["at"]
+    if type(at) not in (int, float) or at < 0:
+        raise _Invalid(_join(path, "at"), f"must be seconds after the start, 0 or more, got {_show(at)}")
+    try:
+        kind = ScenarioKind(table["event"])
+    except ValueError:
+        known = ", ".join(kind.value for kind in ScenarioKind)
+        raise _Invalid(
+            _join(path, "event"), f"unknown event {_show(table['event'])}; known: {known}"
+        ) from None
+    connector = table.get("connector")
+    if kind.needs_connector and (type(connector) is not int or connector < 1):
+        given = "nothing" if connector is None else _show(connector)
+        raise _Invalid(_join(path, "connector"), f"{kind} needs a connector number from 1, got {given}")
+    if not kind.needs_connector and connector is not None:
+        raise _Invalid(_join(path, "connector"), f"{kind} happens to the whole charge point: no connector")
+    id_tag = _field(table, path, "id_tag", _ci_string(20), None)
+    if kind is ScenarioKind.PRESENT_ID_TAG and id_tag is None:
+        raise _Invalid(_join(path, "id_tag"), "present_id_tag needs the idTag presented")
+    error_code = table.get("error_code", str(ChargePointErrorCode.OTHER_ERROR))
+    try:
+        code = ChargePointErrorCode(error_code)
+    except ValueError:
+        raise _Invalid(
+            _join(path, "error_code"), f"not an OCPP ChargePointErrorCode: {_show(error_code)}"
+        ) from None
+    return ScenarioEvent(
+        at=float(at),
+        charge_point=_ci_string(48)(table["charge_point"], _join(path, "charge_point")),
+        kind=kind,
+        connector=connector,
+        id_tag=id_tag,
+        error_code=code,
+        info=_field(table, path, "info", _ci_string(50), None),
+    )
+
+
+def _check_scenario_target(event: ScenarioEvent, specs: Mapping[str, ChargePointSpec], path: str) -> None:
+    if event.charge_point == ALL_CHARGE_POINTS:
+        targets = list(specs.values())
+    elif event.charge_point in specs:
+        targets = [specs[event.charge_point]]
+    else:
+        raise _Invalid(
+            _join(path, "charge_point"), f"no charge point {_show(event.charge_point)} in this fleet"
+        )
+    if event.connector is not None and any(event.connector > spec.connectors for spec in targets):
+        raise _Invalid(
+            _join(path, "connector"), f"connector {event.connector} does not exist on every target"
+        )
 
 
 def _power(value: Any, path: str) -> float:

@@ -16,6 +16,8 @@ from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
 from fleet.drivers import drive
 from fleet.fleetfile import ChargePointSpec
+from fleet.network import NetworkSwitch
+from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
 from fleet.simulated import SimulatedConnector
 from storage import MemoryStorage
 
@@ -67,17 +69,24 @@ class Fleet:
             for spec in specs
         }
         """The simulated connectors of each charge point, by charge point id: scenario events go here."""
+        self.networks = {spec.id: NetworkSwitch(dialer) for spec in specs}
+        """The network of each charge point, by charge point id."""
         self.charge_points = [
             ChargePoint(
                 settings_for(spec),
                 storage.charge_point(spec.id),
-                dialer=dialer,
+                dialer=self.networks[spec.id].dial,
                 hardware=self.hardware[spec.id],
             )
             for spec in specs
         ]
+        self._by_id = {
+            charge_point.settings.charge_point_id: charge_point for charge_point in self.charge_points
+        }
+        self._power: dict[str, trio.CancelScope] = {}
         self.started = 0
         self.crashes = 0
+        self.power_cuts = 0
 
     def counts(self) -> FleetCounts:
         """Counts of the charge points by state."""
@@ -112,7 +121,40 @@ class Fleet:
                 self.started += 1
             task_status.started()
 
+    def cut_power(self, charge_point_id: str) -> None:
+        """A power cut: the charge point stops at once and powers on again (a new boot)."""
+        scope = self._power.get(charge_point_id)
+        if scope is not None:
+            self.power_cuts += 1
+            scope.cancel()
+
+    def apply(self, event: ScenarioEvent) -> None:
+        """Play one scenario event on its charge point(s)."""
+        targets = list(self._by_id) if event.charge_point == ALL_CHARGE_POINTS else [event.charge_point]
+        for charge_point_id in targets:
+            if event.connector is not None:
+                _act_on_connector(self.hardware[charge_point_id][event.connector - 1], event)
+            elif event.kind is ScenarioKind.NETWORK_DOWN:
+                self.networks[charge_point_id].cut()
+            elif event.kind is ScenarioKind.NETWORK_UP:
+                self.networks[charge_point_id].restore()
+            else:  # power_loss, reboot
+                self.cut_power(charge_point_id)
+
+    async def play(self, scenario: Sequence[ScenarioEvent]) -> None:
+        """Play timed scenario events, ``at`` seconds from now."""
+        begin = trio.current_time()
+        for event in sorted(scenario, key=lambda event: event.at):
+            await trio.sleep_until(begin + event.at)
+            self.apply(event)
+
     async def _supervise(self, charge_point: ChargePoint) -> None:
+        while True:
+            with trio.CancelScope() as power:
+                self._power[charge_point.settings.charge_point_id] = power
+                await self._run_until_crash(charge_point)
+
+    async def _run_until_crash(self, charge_point: ChargePoint) -> None:
         while True:
             try:
                 await charge_point.run()
@@ -122,3 +164,24 @@ class Fleet:
                     "%s: crashed; restarting in %g s", charge_point.settings.charge_point_id, RESTART_PAUSE
                 )
                 await trio.sleep(RESTART_PAUSE)
+
+
+def _act_on_connector(connector: SimulatedConnector, event: ScenarioEvent) -> None:
+    match event.kind:
+        case ScenarioKind.PLUG_IN:
+            connector.plug_in()
+        case ScenarioKind.UNPLUG:
+            connector.unplug()
+        case ScenarioKind.PRESENT_ID_TAG:
+            assert event.id_tag is not None
+            connector.present_id_tag(event.id_tag)
+        case ScenarioKind.EV_UNPLUG:
+            connector.ev_unplug()
+        case ScenarioKind.EV_SUSPEND:
+            connector.ev_suspend()
+        case ScenarioKind.EV_RESUME:
+            connector.ev_resume()
+        case ScenarioKind.FAULT:
+            connector.fault(event.error_code, event.info)
+        case ScenarioKind.CLEAR_FAULT:
+            connector.clear_fault()

@@ -24,6 +24,7 @@ from actors.ocpp import (
     RpcSession,
     encode,
 )
+from fleet.network import Cable
 
 
 @attrs.frozen
@@ -85,35 +86,6 @@ class ScriptedConnection:
     async def close(self) -> None:
         """Close the connection from the Central System's side."""
         await self.websocket.aclose()
-
-
-class Cable(trio.abc.Stream):
-    """The charge point's end of a connection, which the test can cut like a network partition.
-
-    Once cut, what the charge point sends vanishes and nothing reaches it any more; neither side is told.
-    """
-
-    def __init__(self, inner: trio.abc.Stream) -> None:
-        self._inner = inner
-        self.cut = False
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self.cut:
-            await trio.lowlevel.checkpoint()
-            return
-        await self._inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        data = await self._inner.receive_some(max_bytes)
-        if self.cut:
-            await trio.sleep_forever()
-        return data
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 class ScriptedCsms:

@@ -200,7 +200,7 @@ def test_duplicate_ids_across_groups_name_both_groups() -> None:
 ERRORS = [
     pytest.param(
         f"{URL}colour = 1\n",
-        "fleet.toml: colour: unknown key; known keys are csms_url, database, charge_points",
+        "fleet.toml: colour: unknown key; known keys are csms_url, database, charge_points, scenario",
         id="unknown top-level key",
     ),
     pytest.param(
