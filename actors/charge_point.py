@@ -5,7 +5,9 @@ cut. A Reset reboots it: a new power-on, a new BootNotification. A lost connecti
 charge point reconnects with back-off and jitter and does not register again once it was accepted.
 """
 
+import contextlib
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from actors.configuration import Configuration, core_keys
 from actors.connection import (
     Connection,
     ConnectionFailed,
+    ConnectionLost,
     CsmsAddress,
     Dialer,
     open_connection,
@@ -35,6 +38,7 @@ from actors.connector import (
 )
 from actors.hardware import ConnectorHardware
 from actors.link import CallFailed, CallTimeout, IncomingCall, Link
+from actors.metering import MeasurandItem, Reading, build_meter_value, next_clock_aligned, parse_measurands
 from actors.ocpp import (
     AvailabilityStatus,
     AvailabilityType,
@@ -61,6 +65,8 @@ from actors.ocpp import (
     HeartbeatResponse,
     InvalidCall,
     Measurand,
+    MeterValuesRequest,
+    ReadingContext,
     Reason,
     RegistrationStatus,
     RemoteStartStopStatus,
@@ -80,7 +86,7 @@ from actors.ocpp import (
     UnlockConnectorResponse,
     UnlockStatus,
 )
-from actors.outbox import Outbox
+from actors.outbox import Offline, Outbox
 from actors.registration import Registration, boot_retry_delay
 from storage import ChargePointState
 
@@ -213,6 +219,7 @@ class ChargePoint:
         async with trio.open_nursery() as nursery:
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
+            nursery.start_soon(self._main_meter_aligned_values)
             await self._stay_connected()
             nursery.cancel_scope.cancel()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
@@ -276,6 +283,36 @@ class ChargePoint:
         request = DataTransferRequest(vendor_id=vendor_id, message_id=message_id, data=data)
         response: DataTransferResponse = await link.call(request)
         return response
+
+    # --- the main meter (connector 0) ----------------------------------------------------------------------
+
+    async def _main_meter_aligned_values(self) -> None:
+        """Clock-aligned MeterValues of connector 0, the grid connection (spec 3.16.2), when online."""
+        while True:
+            interval = self.configuration.integer("ClockAlignedDataInterval")
+            due = next_clock_aligned(self.clock.now(), interval) if interval > 0 else None
+            changed = self._configuration_changed
+            with trio.move_on_after((due - self.clock.now()).total_seconds() if due else math.inf):
+                await changed.wait()
+                continue
+            items = parse_measurands(self.configuration.value("MeterValuesAlignedData") or "")
+            meter_value = build_meter_value(
+                self.clock.now(), items, ReadingContext.SAMPLE_CLOCK, self._main_meter
+            )
+            if meter_value is not None and self._outbox.online:
+                request = MeterValuesRequest(connector_id=0, meter_value=(meter_value,))
+                with contextlib.suppress(Offline, CallFailed, CallTimeout, ConnectionLost):
+                    await self._outbox.call(request)
+
+    def _main_meter(self, item: MeasurandItem) -> Reading | None:
+        """The grid connection's reading: sums of energy, power and current; the voltage of the supply."""
+        readings = [hardware.read(item.measurand, item.phase) for hardware in self._hardware]
+        values = [value for value in readings if value is not None]
+        if not values or item.measurand is Measurand.SOC:
+            return None
+        if item.measurand is Measurand.VOLTAGE:
+            return Reading(values[0])
+        return Reading(sum(values))
 
     # --- registration and heartbeat -------------------------------------------------------------------
 

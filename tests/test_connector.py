@@ -455,3 +455,30 @@ async def test_change_availability_of_the_whole_charge_point(
         )
         assert unknown == ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED)
         nursery.cancel_scope.cancel()
+
+
+async def test_clock_aligned_meter_values_of_every_connector_and_the_charge_point(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(
+            nursery,
+            scripted,
+            ClockAlignedDataInterval="900",
+            MeterValuesAlignedData="Energy.Active.Import.Register",
+        )
+        boot_time = trio.current_time() - 1
+        received = [await site.csms.expect(MeterValuesRequest) for _ in range(3)]
+        assert sorted(item.request.connector_id for item in received) == [0, 1, 2]
+        for item in received:
+            assert item.time == pytest.approx(boot_time + 900, abs=0.01), "at 12:15:00, the next quarter hour"
+            assert item.request.transaction_id is None
+            (meter_value,) = item.request.meter_value
+            assert meter_value.timestamp == datetime(2026, 11, 21, 12, 15, tzinfo=UTC)
+            (sampled,) = meter_value.sampled_value
+            assert (sampled.context, sampled.measurand, sampled.value) == (
+                ReadingContext.SAMPLE_CLOCK,
+                Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
+                "0",
+            )
+        nursery.cancel_scope.cancel()
