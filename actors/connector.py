@@ -245,10 +245,6 @@ class Connector:
         """Hand a command to the connector."""
         await self._inbox_send.send(command)
 
-    def current_report(self) -> StatusReport | None:
-        """The present status, to report after registration or reconnection."""
-        return self._reporter.report_current(self._clock.now())
-
     async def run(self) -> None:
         """Live until cancelled: take events and commands, keep timers, report status changes."""
         async with trio.open_nursery() as nursery:
@@ -272,7 +268,7 @@ class Connector:
         match item:
             case CablePlugged():
                 self.plugged = True
-                await self._on_plugged(nursery)
+                await self._on_plugged()
             case CableUnplugged() | EvDisconnected():
                 await self._on_unplugged(ev_side=isinstance(item, EvDisconnected))
             case EvSuspended() | EvResumed():
@@ -303,7 +299,7 @@ class Connector:
             case _Queued(answer=answer):
                 self._on_queued_answer(answer)
 
-    async def _on_plugged(self, nursery: trio.Nursery) -> None:
+    async def _on_plugged(self) -> None:
         if self._fault is not None or not self.operative or self.transaction is not None:
             return
         self._finishing = False

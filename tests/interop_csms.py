@@ -1,8 +1,8 @@
 """An independent OCPP 1.6J Central System for the interop test, built on the PyPI packages ``ocpp`` and
 ``websockets`` (asyncio): nothing of ours is imported.
 
-Run as ``python tests/interop_csms.py --port 0 --script core``. The first line of stdout is the bound port;
-then one JSON object per line, flushed at once:
+Run as ``python tests/interop_csms.py --port 0 --script core`` (or ``--script session``). The first line of
+stdout is the bound port; then one JSON object per line, flushed at once:
 
 - ``{"event": "connected", "path": ..., "subprotocol": ...}`` and ``{"event": "disconnected", ...}``;
 - ``{"event": "call", "action": ..., "payload": ...}`` for every CALL of the charge point, with the payload
@@ -11,11 +11,22 @@ then one JSON object per line, flushed at once:
 - ``{"event": "error", ...}`` for anything that went wrong: a failed call of the script (CALLERROR, invalid
   answer, timeout) and every warning or error logged, which is how the ``ocpp`` package reports a CALL that
   fails its schema (it answers a CALLERROR and logs it) or a message it cannot parse;
-- ``{"event": "done"}`` once the script is over and the charge point has booted again after its Reset.
+- ``{"event": "done"}`` once the script is over.
 
-After that the Central System exits. It answers BootNotification Accepted with ``interval=1``, so heartbeats
-come every second, and it starts the script once it has the BootNotification, the StatusNotifications of
-connectors 0..N (``--connectors``) and a Heartbeat.
+After that the Central System exits. The scripts:
+
+- ``core``: BootNotification is answered Accepted with ``interval=1``, so heartbeats come every second; the
+  script starts once it has the BootNotification, the StatusNotifications of connectors 0..N
+  (``--connectors``) and a Heartbeat. GetConfiguration, ChangeConfiguration, DataTransfer to an unknown
+  vendor, a soft Reset; it is over once the charge point has booted again.
+- ``session``: BootNotification Accepted with ``interval=300``; the script starts once it has the
+  BootNotification and the StatusNotifications of connectors 0..N. It waits for connector 1 to be
+  ``Preparing`` (an EV plugged in), starts a transaction remotely there, answers StartTransaction with
+  transaction id 4711, waits for two MeterValues of it, stops it remotely and waits for its
+  StopTransaction; then RemoteStopTransaction of an unknown transaction, UnlockConnector of connector 1 and
+  of an unknown connector, ChangeAvailability of connector 2 to Inoperative (waiting for its Unavailable)
+  and back to Operative (waiting for its Available), and RemoteStartTransaction on connector 0. An answer
+  other than the expected one is an error event too, and ends the script without "done".
 """
 
 import argparse
@@ -31,12 +42,27 @@ from typing import Any
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
-from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus, ResetType
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    AvailabilityStatus,
+    AvailabilityType,
+    ChargePointStatus,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+    ResetType,
+    UnlockStatus,
+)
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-HEARTBEAT_INTERVAL = 1
+TRANSACTION_ID = 4711
+"""The id the ``session`` script gives the charge point's transaction."""
+UNKNOWN_TRANSACTION_ID = 9999
+
+Predicate = Callable[[str, dict[str, Any]], bool]
+"""Whether a CALL of the charge point (action, payload) is the one waited for."""
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -59,25 +85,52 @@ def now() -> str:
 class CentralSystem:
     """What the Central System knows across the connections of its one charge point."""
 
-    def __init__(self, connectors: int) -> None:
+    def __init__(self, connectors: int, heartbeat_interval: int, *, ready_on_heartbeat: bool) -> None:
         self.connectors = connectors
+        self.heartbeat_interval = heartbeat_interval
+        self.ready_on_heartbeat = ready_on_heartbeat
         self.boots = 0
         self.statuses: set[int] = set()
         self.ready = asyncio.Event()
-        """Booted, statuses of all connectors reported, a heartbeat received: time for the script."""
+        """Booted, statuses of all connectors reported (and, if asked for, a heartbeat received): time for
+        the script."""
         self.rebooted = asyncio.Event()
         self.charge_point: ChargePointSide | None = None
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        """Every CALL of the charge point so far, in order."""
+        self._new_call = asyncio.Event()
 
     def record(self, action: str, payload: dict[str, Any]) -> None:
         emit("call", action=action, payload=payload)
+        self.calls.append((action, payload))
+        self._new_call.set()
+        self._new_call = asyncio.Event()
         if action == Action.boot_notification:
             self.boots += 1
             if self.boots >= 2:
                 self.rebooted.set()
         elif action == Action.status_notification:
             self.statuses.add(payload["connector_id"])
-        elif action == Action.heartbeat and self.statuses >= set(range(self.connectors + 1)):
+            if not self.ready_on_heartbeat and self.all_reported():
+                self.ready.set()
+        elif action == Action.heartbeat and self.ready_on_heartbeat and self.all_reported():
             self.ready.set()
+
+    def all_reported(self) -> bool:
+        """Whether the statuses of connector 0 and of every connector were reported."""
+        return self.statuses >= set(range(self.connectors + 1))
+
+    async def wait_for(self, predicate: Predicate, *, count: int = 1, since: int = 0) -> int:
+        """Wait until ``count`` CALLs from index ``since`` on match; the index of the last of them."""
+        while True:
+            matching = [
+                index
+                for index, (action, payload) in enumerate(self.calls)
+                if index >= since and predicate(action, payload)
+            ]
+            if len(matching) >= count:
+                return matching[count - 1]
+            await self._new_call.wait()
 
     async def handle(self, websocket: ServerConnection) -> None:
         """One WebSocket connection: the charge point id is the last segment of the path."""
@@ -102,7 +155,7 @@ class ChargePointSide(ChargePoint):  # type: ignore[misc]  # the ocpp package ha
     def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
         self.csms.record(Action.boot_notification, payload)
         return call_result.BootNotification(
-            current_time=now(), interval=HEARTBEAT_INTERVAL, status=RegistrationStatus.accepted
+            current_time=now(), interval=self.csms.heartbeat_interval, status=RegistrationStatus.accepted
         )
 
     @on(Action.heartbeat)
@@ -120,21 +173,52 @@ class ChargePointSide(ChargePoint):  # type: ignore[misc]  # the ocpp package ha
         self.csms.record(Action.authorize, payload)
         return call_result.Authorize(id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted))
 
+    @on(Action.start_transaction)
+    def on_start_transaction(self, **payload: Any) -> call_result.StartTransaction:
+        self.csms.record(Action.start_transaction, payload)
+        return call_result.StartTransaction(
+            transaction_id=TRANSACTION_ID, id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted)
+        )
 
-async def ask(charge_point: ChargePointSide, request: Any) -> None:
-    """Make one CSMS-initiated call and print its answer, or what went wrong."""
+    @on(Action.meter_values)
+    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
+        self.csms.record(Action.meter_values, payload)
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
+        self.csms.record(Action.stop_transaction, payload)
+        return call_result.StopTransaction(id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted))
+
+
+class ScriptFailed(Exception):
+    """The charge point answered otherwise than the script needs to go on."""
+
+
+async def ask(charge_point: ChargePointSide, request: Any, expect: str | None = None) -> Any:
+    """Make one CSMS-initiated call and print its answer, or what went wrong; the response or ``None``.
+
+    With ``expect``, a failed call or an answer whose status is not ``expect`` is also an error event and
+    raises :class:`ScriptFailed`.
+    """
     action = type(request).__name__
     try:
         response = await charge_point.call(request, suppress=False)
     except Exception as error:
         emit("error", source=f"call {action}", message=str(error), exception=repr(error))
-    else:
-        emit(
-            "answer",
-            action=action,
-            request=dataclasses.asdict(request),
-            response=dataclasses.asdict(response),
-        )
+        if expect is not None:
+            raise ScriptFailed(f"{action} failed") from error
+        return None
+    emit(
+        "answer",
+        action=action,
+        request=dataclasses.asdict(request),
+        response=dataclasses.asdict(response),
+    )
+    if expect is not None and response.status != expect:
+        emit("error", source=f"call {action}", message=f"answered {response.status!r}, expected {expect!r}")
+        raise ScriptFailed(f"{action} answered {response.status!r}")
+    return response
 
 
 async def core_script(charge_point: ChargePointSide) -> None:
@@ -146,23 +230,76 @@ async def core_script(charge_point: ChargePointSide) -> None:
     await ask(charge_point, call.ChangeConfiguration(key="NoSuchKey", value="1"))
     await ask(charge_point, call.DataTransfer(vendor_id="com.example"))
     await ask(charge_point, call.Reset(type=ResetType.soft))
+    await charge_point.csms.rebooted.wait()
 
 
-SCRIPTS: dict[str, Callable[[ChargePointSide], Awaitable[None]]] = {"core": core_script}
+def status_of(connector_id: int, status: str) -> Predicate:
+    def matches(action: str, payload: dict[str, Any]) -> bool:
+        if action != Action.status_notification:
+            return False
+        return bool(payload["connector_id"] == connector_id and payload["status"] == status)
+
+    return matches
+
+
+def meter_values_of_the_transaction(action: str, payload: dict[str, Any]) -> bool:
+    return action == Action.meter_values and payload.get("transaction_id") == TRANSACTION_ID
+
+
+async def session_script(charge_point: ChargePointSide) -> None:
+    """A remotely started and stopped charging session, then every other connector-related request."""
+    csms = charge_point.csms
+    accepted = RemoteStartStopStatus.accepted
+    await csms.wait_for(status_of(1, ChargePointStatus.preparing))  # the test plugged an EV in
+    await ask(charge_point, call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=1), expect=accepted)
+    await csms.wait_for(lambda action, _: action == Action.start_transaction)
+    await csms.wait_for(meter_values_of_the_transaction, count=2)
+    await ask(charge_point, call.RemoteStopTransaction(transaction_id=TRANSACTION_ID), expect=accepted)
+    await csms.wait_for(lambda action, _: action == Action.stop_transaction)
+    rejected = RemoteStartStopStatus.rejected
+    await ask(
+        charge_point, call.RemoteStopTransaction(transaction_id=UNKNOWN_TRANSACTION_ID), expect=rejected
+    )
+    await ask(charge_point, call.UnlockConnector(connector_id=1), expect=UnlockStatus.unlocked)
+    await ask(charge_point, call.UnlockConnector(connector_id=7), expect=UnlockStatus.not_supported)
+    inoperative = call.ChangeAvailability(connector_id=2, type=AvailabilityType.inoperative)
+    await ask(charge_point, inoperative, expect=AvailabilityStatus.accepted)
+    unavailable = await csms.wait_for(status_of(2, ChargePointStatus.unavailable))
+    operative = call.ChangeAvailability(connector_id=2, type=AvailabilityType.operative)
+    await ask(charge_point, operative, expect=AvailabilityStatus.accepted)
+    await csms.wait_for(status_of(2, ChargePointStatus.available), since=unavailable + 1)
+    await ask(charge_point, call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=0), expect=rejected)
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    run: Callable[[ChargePointSide], Awaitable[None]]
+    heartbeat_interval: int
+    """The interval the BootNotification answer gives."""
+    ready_on_heartbeat: bool
+    """Whether the script waits for a first Heartbeat after the boot statuses."""
+
+
+SCRIPTS: dict[str, Script] = {
+    "core": Script(core_script, heartbeat_interval=1, ready_on_heartbeat=True),
+    "session": Script(session_script, heartbeat_interval=300, ready_on_heartbeat=False),
+}
 
 
 async def main(port: int, script: str, connectors: int, give_up_after: float) -> None:
-    csms = CentralSystem(connectors)
+    chosen = SCRIPTS[script]
+    csms = CentralSystem(connectors, chosen.heartbeat_interval, ready_on_heartbeat=chosen.ready_on_heartbeat)
     async with serve(csms.handle, "127.0.0.1", port, subprotocols=[Subprotocol("ocpp1.6")]) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         try:
             async with asyncio.timeout(give_up_after):
                 await csms.ready.wait()
                 assert csms.charge_point is not None
-                await SCRIPTS[script](csms.charge_point)
-                await csms.rebooted.wait()
+                await chosen.run(csms.charge_point)
         except TimeoutError:
             emit("error", source="csms", message=f"script {script!r} not over within {give_up_after:g} s")
+        except ScriptFailed as failed:
+            emit("error", source="csms", message=f"script {script!r} given up: {failed}")
         else:
             emit("done")
 

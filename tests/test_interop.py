@@ -8,6 +8,8 @@ what our charge point answers to its calls, and any error it met arrive as JSON 
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from storage.memory import MemoryChargePointState
 
 CSMS_SCRIPT = Path(__file__).with_name("interop_csms.py")
 GUARD = 30.0
-"""Seconds the whole exchange may take at most; it takes about three on an idle machine."""
+"""Seconds the whole exchange may take at most; each script takes a few on an idle machine."""
 
 REQUIRED_CORE_KEYS = [
     "AuthorizeRemoteTxRequests",
@@ -74,7 +76,11 @@ class Lines:
         return line.decode()
 
 
-def settings(port: int) -> ChargePointSettings:
+EventHook = Callable[[dict[str, Any], list[SimulatedConnector]], None]
+"""Called with each event of the Central System as it arrives, and the connectors' hardware."""
+
+
+def settings(port: int, configuration: Mapping[str, str] | None = None) -> ChargePointSettings:
     return ChargePointSettings(
         "CP-INTEROP-1",
         f"ws://127.0.0.1:{port}/ocpp",
@@ -83,15 +89,20 @@ def settings(port: int) -> ChargePointSettings:
         serial_number="SN-INTEROP-1",
         firmware_version="1.2.3",
         connectors=2,
+        configuration=dict(configuration or {}),
         answer_timeout=5.0,
     )
 
 
-async def run_against_independent_csms(script: str) -> tuple[list[dict[str, Any]], int | None]:
+async def run_against_independent_csms(
+    script: str, *, configuration: Mapping[str, str] | None = None, on_event: EventHook | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
     """Run the Central System's ``script`` against our charge point; its events and its exit code.
 
-    The charge point runs until the Central System prints "done"; then it loses power and the Central System
-    exits. Whatever happens, the subprocess is ended and waited for before this returns or raises.
+    The charge point (2 simulated connectors, ``configuration`` at first boot) runs until the Central System
+    prints "done"; then it loses power and the Central System exits. ``on_event`` sees each event as it
+    arrives, to act on the hardware. Whatever happens, the subprocess is ended and waited for before this
+    returns or raises.
     """
     command = [sys.executable, str(CSMS_SCRIPT), "--port", "0", "--script", script, "--timeout", str(GUARD)]
     events: list[dict[str, Any]] = []
@@ -106,15 +117,16 @@ async def run_against_independent_csms(script: str) -> tuple[list[dict[str, Any]
                 lines = Lines(process.stdout)
                 port = await lines.next()
                 assert port is not None, "the Central System exited before it listened"
+                plugs = [SimulatedConnector(), SimulatedConnector()]
                 charge_point = ChargePoint(
-                    settings(int(port)),
-                    MemoryChargePointState(),
-                    hardware=[SimulatedConnector(), SimulatedConnector()],
+                    settings(int(port), configuration), MemoryChargePointState(), hardware=plugs
                 )
                 async with trio.open_nursery() as charge_point_nursery:
                     charge_point_nursery.start_soon(charge_point.run)
                     while (line := await lines.next()) is not None:
                         events.append(json.loads(line))
+                        if on_event is not None:
+                            on_event(events[-1], plugs)
                         if events[-1]["event"] == "done":
                             break
                     charge_point_nursery.cancel_scope.cancel()  # power cut
@@ -125,6 +137,18 @@ async def run_against_independent_csms(script: str) -> tuple[list[dict[str, Any]
 
 def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [event for event in events if event["event"] == kind]
+
+
+def payloads(events: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The payloads of the charge point's CALLs of ``action``, in order."""
+    return [event["payload"] for event in of(events, "call") if event["action"] == action]
+
+
+def timestamp(text: str) -> datetime:
+    """An OCPP dateTime, which must carry its offset."""
+    moment = datetime.fromisoformat(text)
+    assert moment.tzinfo is not None, text
+    return moment
 
 
 async def test_core_profile_against_the_ocpp_package_central_system() -> None:
@@ -192,3 +216,115 @@ async def test_core_profile_against_the_ocpp_package_central_system() -> None:
     rebooted = kinds.index(("call", "BootNotification"), reconnected)
     assert max(reset, closed) < reconnected < rebooted
     assert events[closed]["code"] == 1000
+
+
+class PlugInAfterBootStatuses:
+    """Plugs an EV in at connector 1 once the boot StatusNotifications of connectors 0..2 have arrived."""
+
+    def __init__(self) -> None:
+        self.reported: set[int] = set()
+        self.plugged = False
+
+    def __call__(self, event: dict[str, Any], plugs: list[SimulatedConnector]) -> None:
+        if self.plugged or (event["event"], event.get("action")) != ("call", "StatusNotification"):
+            return
+        self.reported.add(event["payload"]["connector_id"])
+        if self.reported >= {0, 1, 2}:
+            plugs[0].plug_in()
+            self.plugged = True
+
+
+def energy_register_wh(meter_values: list[dict[str, Any]]) -> list[float]:
+    """The Energy.Active.Import.Register readings of MeterValues payloads in order, in Wh (spec 7.31, 7.45:
+    the measurand defaults to it, the unit to Wh)."""
+    readings = []
+    for payload in meter_values:
+        for meter_value in payload["meter_value"]:
+            for sampled in meter_value["sampled_value"]:
+                if (
+                    sampled.get("measurand", "Energy.Active.Import.Register")
+                    != "Energy.Active.Import.Register"
+                ):
+                    continue
+                assert sampled.get("phase") is None, sampled
+                scale = {"Wh": 1.0, "kWh": 1000.0}[sampled.get("unit", "Wh")]
+                readings.append(float(sampled["value"]) * scale)
+    return readings
+
+
+async def test_charging_session_and_connector_requests_against_the_ocpp_package_central_system() -> None:
+    plug_in = PlugInAfterBootStatuses()
+    events, returncode = await run_against_independent_csms(
+        "session", configuration={"MeterValueSampleInterval": "1"}, on_event=plug_in
+    )
+
+    assert of(events, "error") == []  # every message of ours passed the official schemas
+    assert of(events, "done") == [{"event": "done"}]
+    assert returncode == 0
+    assert plug_in.plugged
+    assert len(of(events, "connected")) == 1
+
+    calls = [(event["action"], event["payload"]) for event in of(events, "call")]
+    assert calls[0] == ("BootNotification", BOOT_PAYLOAD)
+    assert [(action, payload["connector_id"], payload["status"]) for action, payload in calls[1:4]] == [
+        ("StatusNotification", connector_id, "Available") for connector_id in (0, 1, 2)
+    ]
+    assert "Authorize" not in {action for action, _ in calls}  # AuthorizeRemoteTxRequests is false (5.11)
+
+    # the answers to the Central System's requests (5.2, 5.11, 5.12, 5.18)
+    answers = [(event["action"], event["request"], event["response"]) for event in of(events, "answer")]
+    assert answers == [
+        (
+            "RemoteStartTransaction",
+            {"id_tag": "REMOTE-1", "connector_id": 1, "charging_profile": None},
+            {"status": "Accepted"},
+        ),
+        ("RemoteStopTransaction", {"transaction_id": 4711}, {"status": "Accepted"}),
+        ("RemoteStopTransaction", {"transaction_id": 9999}, {"status": "Rejected"}),
+        ("UnlockConnector", {"connector_id": 1}, {"status": "Unlocked"}),
+        ("UnlockConnector", {"connector_id": 7}, {"status": "NotSupported"}),
+        ("ChangeAvailability", {"connector_id": 2, "type": "Inoperative"}, {"status": "Accepted"}),
+        ("ChangeAvailability", {"connector_id": 2, "type": "Operative"}, {"status": "Accepted"}),
+        (
+            "RemoteStartTransaction",
+            {"id_tag": "REMOTE-1", "connector_id": 0, "charging_profile": None},
+            {"status": "Rejected"},
+        ),
+    ]
+
+    # the transaction (4.8, 4.7, 4.10): started with the remote idTag, metered, stopped remotely
+    (start,) = payloads(events, "StartTransaction")
+    assert start.keys() == {"connector_id", "id_tag", "meter_start", "timestamp"}
+    assert (start["connector_id"], start["id_tag"], start["meter_start"]) == (1, "REMOTE-1", 0)
+    started = timestamp(start["timestamp"])
+
+    meter_values = payloads(events, "MeterValues")
+    assert len(meter_values) >= 2
+    for payload in meter_values:
+        assert (payload["connector_id"], payload["transaction_id"]) == (1, 4711)  # the Central System's id
+        for meter_value in payload["meter_value"]:
+            assert timestamp(meter_value["timestamp"]) >= started
+    readings = energy_register_wh(meter_values)
+    assert len(readings) >= 2
+    assert readings == sorted(readings), "the energy register never decreases"
+
+    (stop,) = payloads(events, "StopTransaction")
+    assert (stop["transaction_id"], stop["reason"]) == (4711, "Remote")
+    assert "id_tag" not in stop  # nobody presented an idTag to stop it
+    assert stop["meter_stop"] >= start["meter_start"]
+    assert start["meter_start"] <= readings[0]
+    assert readings[-1] <= stop["meter_stop"]
+    assert timestamp(stop["timestamp"]) >= started
+
+    # the status of each connector after the boot statuses (4.9)
+    statuses: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    for payload in payloads(events, "StatusNotification")[3:]:
+        assert payload["error_code"] == "NoError"
+        statuses[payload["connector_id"]].append(payload["status"])
+    assert len(statuses[1]) >= 3, statuses[1]
+    first, *during, last = statuses[1]
+    assert (first, last) == ("Preparing", "Finishing"), statuses[1]  # the cable is still plugged in
+    assert "Charging" in during, statuses[1]
+    assert set(during) <= {"Charging", "SuspendedEV", "SuspendedEVSE"}, statuses[1]
+    assert statuses[2] == ["Unavailable", "Available"]
+    assert statuses[0] == []
