@@ -8,8 +8,10 @@ Values are kept as the strings OCPP carries; :meth:`Configuration.integer`, :met
 :meth:`Configuration.items` read them typed.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
+from types import MappingProxyType
 
 import attrs
 
@@ -68,7 +70,7 @@ class Configuration:
     """The configuration of one charge point: definitions plus current values."""
 
     def __init__(self, definitions: Iterable[KeyDefinition], values: Mapping[str, str] | None = None) -> None:
-        self._definitions = {definition.name.lower(): definition for definition in definitions}
+        self._definitions = _by_name(tuple(definitions))
         self._values: dict[str, str | None] = {
             name: definition.default for name, definition in self._definitions.items()
         }
@@ -151,6 +153,12 @@ class Configuration:
         return True
 
 
+@functools.lru_cache(maxsize=64)
+def _by_name(definitions: tuple[KeyDefinition, ...]) -> Mapping[str, KeyDefinition]:
+    """Definitions by lower-case name; shared by every configuration with the same definitions."""
+    return MappingProxyType({definition.name.lower(): definition for definition in definitions})
+
+
 def split_csl(value: str) -> list[str]:
     """The items of a comma-separated list, stripped; an empty string is an empty list."""
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -204,12 +212,20 @@ def core_keys(
     number_of_connectors: int,
     supported_measurands: Iterable[Measurand],
     supported_profiles: Iterable[str] = ("Core",),
-) -> list[KeyDefinition]:
-    """The keys of the Core profile (9.1) with this product's defaults."""
-    measurands = measurand_item_check(list(supported_measurands))
+) -> tuple[KeyDefinition, ...]:
+    """The keys of the Core profile (9.1) with this product's defaults (the same objects for the same
+    arguments, so that many charge points share them)."""
+    return _core_keys(number_of_connectors, frozenset(supported_measurands), tuple(supported_profiles))
+
+
+@functools.lru_cache(maxsize=64)
+def _core_keys(
+    number_of_connectors: int, supported_measurands: frozenset[Measurand], supported_profiles: tuple[str, ...]
+) -> tuple[KeyDefinition, ...]:
+    measurands = measurand_item_check(supported_measurands)
     max_measurands = str(len(Measurand) * 2)
     boolean, integer, csl = KeyType.BOOLEAN, KeyType.INTEGER, KeyType.CSL
-    return [
+    return (
         KeyDefinition("AllowOfflineTxForUnknownId", boolean, True, _FALSE),
         KeyDefinition("AuthorizationCacheEnabled", boolean, True, _TRUE),
         KeyDefinition("AuthorizeRemoteTxRequests", boolean, True, _FALSE),
@@ -249,7 +265,7 @@ def core_keys(
         KeyDefinition("TransactionMessageRetryInterval", integer, True, "60", minimum=0, maximum=86400),
         KeyDefinition("UnlockConnectorOnEVSideDisconnect", boolean, True, _TRUE),
         KeyDefinition("WebSocketPingInterval", integer, True, "60", minimum=0, maximum=86400),
-    ]
+    )
 
 
 def _measurand_list(name: str, default: str, allowed: Callable[[str], bool]) -> KeyDefinition:

@@ -41,6 +41,7 @@ Run it from the repository root::
 
 import argparse
 import functools
+import gc
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ from typing import Any, TextIO
 import trio
 
 from actors.connection import tcp_dialer
+from fleet.cli import GC_THRESHOLDS
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import ChargePointSpec
 from fleet.runner import DEFAULT_RAMP, Fleet
@@ -454,6 +456,8 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.role in ("csms", "fleet"):
+        gc.set_threshold(*GC_THRESHOLDS)  # as the ocpp-fleet command sets them
     if args.role == "csms":
         trio.run(serve_csms, args.count)
         return

@@ -2,6 +2,7 @@
 
 import argparse
 import functools
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from fleet.commands import run_csms, run_demo, run_fleet
 from fleet.fleetfile import FleetFileError, load_fleet_file
 from fleet.runner import DEFAULT_RAMP
 
+GC_THRESHOLDS = (10_000, 10, 10)
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process killed by SIGPIPE
@@ -95,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    # Thousands of long-lived actors make the default thresholds collect far too often (see BENCHMARKS.md).
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         return _run_command(parser, arguments)
     except (OSError, ExceptionGroup) as error:

@@ -43,7 +43,7 @@ class NetworkSwitch:
 
     def __init__(self, dialer: Dialer = tcp_dialer) -> None:
         self._dialer = dialer
-        self._cables: list[Cable] = []
+        self._cable: Cable | None = None
         self.down = False
 
     async def dial(self, address: CsmsAddress) -> trio.abc.Stream:
@@ -51,16 +51,15 @@ class NetworkSwitch:
         if self.down:
             await trio.lowlevel.checkpoint()
             raise OSError("network down")
-        cable = Cable(await self._dialer(address))
-        self._cables = [old for old in self._cables if not old.cut] + [cable]
-        return cable
+        self._cable = Cable(await self._dialer(address))  # a charge point has one connection at a time
+        return self._cable
 
     def cut(self) -> None:
         """The network goes down: open connections go silent, new ones fail."""
         self.down = True
-        for cable in self._cables:
-            cable.cut = True
-        self._cables.clear()
+        if self._cable is not None:
+            self._cable.cut = True
+            self._cable = None
 
     def restore(self) -> None:
         """The network is back for new connections."""

@@ -64,6 +64,7 @@ class Fleet:
         self, specs: Sequence[ChargePointSpec], *, storage: MemoryStorage, dialer: Dialer = tcp_dialer
     ) -> None:
         self._specs = list(specs)
+        self._rng = random.Random()  # one for all: jitter needs randomness, not a generator per charge point
         self.hardware = {
             spec.id: [SimulatedConnector(max_power_w=spec.max_power_w) for _ in range(spec.connectors)]
             for spec in specs
@@ -77,6 +78,7 @@ class Fleet:
                 storage.charge_point(spec.id),
                 dialer=self.networks[spec.id].dial,
                 hardware=self.hardware[spec.id],
+                rng=self._rng,
             )
             for spec in specs
         ]

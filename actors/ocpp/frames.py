@@ -91,10 +91,14 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_frame(text: str | bytes) -> Frame:
     """Parse one WebSocket message into a frame, or raise :class:`FrameError`."""
     try:
-        message = json.loads(text, parse_constant=_reject_constant)
+        message = _DECODER.decode(text if isinstance(text, str) else text.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise FrameError(f"not JSON: {exc}") from None
     if type(message) is not list or not message or type(message[0]) is not int:
@@ -157,4 +161,4 @@ def serialize(frame: Frame) -> str:
         message = [CALL_RESULT, frame.unique_id, frame.payload]
     else:
         message = [CALL_ERROR, frame.unique_id, str(frame.code), frame.description, frame.details]
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(message)
