@@ -201,7 +201,7 @@ class ChargePoint:
     async def _power_on(self) -> None:
         """One power-on: load the configuration, then connect, register and serve until a reboot."""
         saved = await self._state.load_configuration()
-        definitions = core_keys(self.settings.connectors, SUPPORTED_MEASURANDS)
+        definitions = core_keys(self.settings.connectors, self._measurands())
         self.configuration = Configuration(definitions, {**self.settings.configuration, **saved})
         self.registration = Registration()
         self._reboot_requested = None
@@ -223,6 +223,10 @@ class ChargePoint:
             await self._stay_connected()
             nursery.cancel_scope.cancel()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
+
+    def _measurands(self) -> frozenset[Measurand]:
+        """What every connector's meter can report: only these are accepted in measurand lists."""
+        return frozenset.intersection(*(hardware.measurands for hardware in self._hardware))
 
     async def _stay_connected(self) -> None:
         """Connect, and reconnect with back-off, until a reset asks for a reboot."""

@@ -27,7 +27,10 @@ from actors.ocpp import (
     CallReceived,
     ChangeAvailabilityRequest,
     ChangeAvailabilityResponse,
+    ChangeConfigurationRequest,
+    ChangeConfigurationResponse,
     ChargePointStatus,
+    ConfigurationStatus,
     IdTagInfo,
     Measurand,
     MeterValuesRequest,
@@ -141,7 +144,12 @@ async def scripted() -> AsyncIterator[ScriptedCsms]:
         nursery.cancel_scope.cancel()
 
 
-async def bring_up(nursery: trio.Nursery, scripted: ScriptedCsms, **configuration: str) -> Site:
+async def bring_up(
+    nursery: trio.Nursery,
+    scripted: ScriptedCsms,
+    plugs: list[SimulatedConnector] | None = None,
+    **configuration: str,
+) -> Site:
     """A 2-connector charge point, booted and accepted, its boot statuses taken."""
     settings = ChargePointSettings(
         "CP-1",
@@ -149,7 +157,7 @@ async def bring_up(nursery: trio.Nursery, scripted: ScriptedCsms, **configuratio
         connectors=2,
         configuration={"MeterValueSampleInterval": "60", **configuration},
     )
-    plugs = [SimulatedConnector(), SimulatedConnector()]
+    plugs = plugs or [SimulatedConnector(), SimulatedConnector()]
     charge_point = ChargePoint(
         settings,
         MemoryChargePointState(),
@@ -481,4 +489,30 @@ async def test_clock_aligned_meter_values_of_every_connector_and_the_charge_poin
                 Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
                 "0",
             )
+        nursery.cancel_scope.cancel()
+
+
+class MeterWithoutSoc(SimulatedConnector):
+    """A connector whose meter cannot read the EV's state of charge."""
+
+    @property
+    def measurands(self) -> frozenset[Measurand]:
+        return super().measurands - {Measurand.SOC}
+
+
+async def test_only_measurands_every_meter_reports_are_accepted(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, plugs=[SimulatedConnector(), MeterWithoutSoc()])
+        supported = ChangeConfigurationRequest(
+            key="MeterValuesSampledData", value="Voltage.L2,Power.Active.Import"
+        )
+        assert await site.csms.call(supported) == ChangeConfigurationResponse(
+            status=ConfigurationStatus.ACCEPTED
+        )
+        for measurand in ("SoC", "Temperature"):
+            unsupported = ChangeConfigurationRequest(key="MeterValuesSampledData", value=measurand)
+            answer = await site.csms.call(unsupported)
+            assert answer == ChangeConfigurationResponse(status=ConfigurationStatus.REJECTED)
         nursery.cancel_scope.cancel()
