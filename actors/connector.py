@@ -415,6 +415,7 @@ class Connector:
         else:
             self._authorized = (authorized.id_tag, authorized.info)
             self._preparing_since = trio.current_time()
+            self.hardware.awaiting_cable()
 
     # --- transactions -----------------------------------------------------------------------------------
 

@@ -118,6 +118,13 @@ class ConnectorHardware(Protocol):
         """The most power the EV may draw now, in W (smart charging; the hardware's own maximum otherwise)."""
         ...
 
+    def awaiting_cable(self) -> None:
+        """The connector is authorised and waits for a cable (identification first, or a remote start).
+
+        A charge point might light up its socket; a simulated one brings an EV.
+        """
+        ...
+
     async def lock(self) -> bool:
         """Lock the cable in the socket; ``False`` if the lock failed."""
         ...

@@ -12,10 +12,11 @@ import trio
 
 from fleet.simulated import EvModel, SimulatedConnector
 
-__all__ = ["SessionSettings", "drive"]
+__all__ = ["SessionSettings", "bring_ev_when_wanted", "drive"]
 
 _BADGE_TO_PLUG = 5.0  # seconds between a driver badging and plugging in
 _LEAVE_AFTER_STOP = 30.0  # seconds between the end of charging and unplugging
+_GIVE_UP_WAITING = 300.0  # seconds a brought EV waits for charging to start before it leaves
 
 
 @attrs.frozen
@@ -43,5 +44,24 @@ async def drive(connector: SimulatedConnector, settings: SessionSettings, rng: r
         low, high = settings.duration_minutes
         await trio.sleep(60.0 * rng.uniform(low, high))
         connector.present_id_tag(id_tag)
+        await trio.sleep(_LEAVE_AFTER_STOP)
+        connector.unplug()
+
+
+async def bring_ev_when_wanted(connector: SimulatedConnector, delay: float, rng: random.Random) -> None:
+    """Answer a connector waiting for a cable (a remote start) by plugging in an EV ``delay`` seconds later;
+    it leaves once charging is over, or if charging does not start."""
+    while True:
+        await connector.cable_wanted.wait()
+        connector.cable_wanted = trio.Event()
+        await trio.sleep(delay)
+        if connector.plugged:
+            continue  # somebody else plugged in
+        connector.plug_in(EvModel(soc_percent=rng.uniform(10.0, 60.0)))
+        with trio.move_on_after(_GIVE_UP_WAITING):
+            while not connector.relay_closed:
+                await connector.relay_changed.wait()
+        while connector.relay_closed:
+            await connector.relay_changed.wait()
         await trio.sleep(_LEAVE_AFTER_STOP)
         connector.unplug()

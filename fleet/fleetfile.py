@@ -73,6 +73,7 @@ GROUP_KEYS = (
     "id",
     "max_power_w",
     "model",
+    "remote_start_delay",
     "serial",
     "vendor",
     "configuration",
@@ -80,6 +81,7 @@ GROUP_KEYS = (
 )
 SESSION_KEYS = ("arrivals_per_hour", "duration_minutes", "id_tags")
 DEFAULT_MAX_POWER_W = 22_000.0
+DEFAULT_REMOTE_START_DELAY = 10.0
 _EXAMPLE_PATTERN = '"CP-{n:04}"'
 _EXAMPLE_URL = '"ws://127.0.0.1:9000/ocpp"'
 
@@ -120,6 +122,8 @@ class ChargePointSpec:
     """The most power each connector can deliver."""
     sessions: SessionSettings | None = None
     """Drivers arriving at random, if any."""
+    remote_start_delay: float = DEFAULT_REMOTE_START_DELAY
+    """Seconds after a connector starts waiting for a cable (a remote start) until a simulated EV plugs in."""
 
 
 @attrs.frozen
@@ -137,6 +141,7 @@ class ChargePointGroup:
     configuration: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
     max_power_w: float = DEFAULT_MAX_POWER_W
     sessions: SessionSettings | None = None
+    remote_start_delay: float = DEFAULT_REMOTE_START_DELAY
 
 
 @attrs.frozen
@@ -270,6 +275,7 @@ def _group(table: Any, path: str) -> ChargePointGroup:
         configuration=configuration,
         max_power_w=_field(table, path, "max_power_w", _power, DEFAULT_MAX_POWER_W),
         sessions=_field(table, path, "sessions", _sessions, None),
+        remote_start_delay=_field(table, path, "remote_start_delay", _delay, DEFAULT_REMOTE_START_DELAY),
     )
 
 
@@ -294,6 +300,7 @@ def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePoint
         configuration=group.configuration,
         max_power_w=group.max_power_w,
         sessions=group.sessions,
+        remote_start_delay=group.remote_start_delay,
     )
 
 
@@ -397,6 +404,12 @@ def _check_scenario_target(event: ScenarioEvent, specs: Mapping[str, ChargePoint
         raise _Invalid(
             _join(path, "connector"), f"connector {event.connector} does not exist on every target"
         )
+
+
+def _delay(value: Any, path: str) -> float:
+    if type(value) not in (int, float) or not 0 <= value <= 3600:
+        raise _Invalid(path, f"must be seconds from 0 to 3600, got {_show(value)}")
+    return float(value)
 
 
 def _power(value: Any, path: str) -> float:

@@ -14,7 +14,7 @@ import trio
 
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
-from fleet.drivers import drive
+from fleet.drivers import bring_ev_when_wanted, drive
 from fleet.fleetfile import ChargePointSpec
 from fleet.network import NetworkSwitch
 from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
@@ -116,9 +116,10 @@ class Fleet:
                 if ramp > 0:
                     await trio.sleep_until(begin + index / ramp)
                 nursery.start_soon(self._supervise, charge_point)
-                if spec.sessions is not None:
-                    for number, connector in enumerate(self.hardware[spec.id], start=1):
-                        rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
+                for number, connector in enumerate(self.hardware[spec.id], start=1):
+                    rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
+                    nursery.start_soon(bring_ev_when_wanted, connector, spec.remote_start_delay, rng)
+                    if spec.sessions is not None:
                         nursery.start_soon(drive, connector, spec.sessions, rng)
                 self.started += 1
             task_status.started()

@@ -77,6 +77,10 @@ class SimulatedConnector:
         self.locked = False
         self.lock_fails = False
         """Set to make the next lock or unlock fail."""
+        self.cable_wanted = trio.Event()
+        """Set when the connector waits for a cable; a simulated driver may answer it."""
+        self.relay_changed = trio.Event()
+        """Set (and replaced) whenever the relay switches."""
         self._send, self._events = trio.open_memory_channel[HardwareEvent](_EVENT_BUFFER)
 
     # --- ConnectorHardware ----------------------------------------------------------------------------
@@ -118,9 +122,25 @@ class SimulatedConnector:
                 return round(self._soc, 1) if self._ev is not None and phase is None else None
         return None
 
+    @property
+    def plugged(self) -> bool:
+        """Whether an EV is connected."""
+        return self._ev is not None
+
+    @property
+    def relay_closed(self) -> bool:
+        """Whether power flows to the socket."""
+        return self._relay_closed
+
+    def awaiting_cable(self) -> None:
+        self.cable_wanted.set()
+
     async def set_relay(self, closed: bool) -> None:
         self._advance()
-        self._relay_closed = closed
+        if closed != self._relay_closed:
+            self._relay_closed = closed
+            self.relay_changed.set()
+            self.relay_changed = trio.Event()
         await trio.lowlevel.checkpoint()
 
     def offer(self, limit_w: float) -> None:

@@ -17,7 +17,8 @@ from fleet.fleetfile import (
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fleet.toml"
 URL = 'csms_url = "ws://127.0.0.1:9000/ocpp"\n'
 KNOWN_GROUP_KEYS = (
-    "connectors, count, csms_url, firmware, id, max_power_w, model, serial, vendor, configuration, sessions"
+    "connectors, count, csms_url, firmware, id, max_power_w, model, remote_start_delay, serial, vendor, "
+    "configuration, sessions"
 )
 
 

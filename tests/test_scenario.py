@@ -8,6 +8,13 @@ import trio
 import trio.testing
 
 from actors.connection import CsmsAddress
+from actors.ocpp import (
+    RemoteStartStopStatus,
+    RemoteStartTransactionRequest,
+    RemoteStartTransactionResponse,
+    RemoteStopTransactionRequest,
+    RemoteStopTransactionResponse,
+)
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import FleetFileError, parse_fleet_file
 from fleet.runner import Fleet
@@ -164,3 +171,42 @@ def test_scenario_mistakes_are_one_line(entry: str, message: str) -> None:
     with pytest.raises(FleetFileError) as raised:
         parse(text)
     assert str(raised.value) == f"fleet.toml: {message}"
+
+
+async def test_a_remote_start_brings_a_simulated_ev_that_leaves_after_the_remote_stop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fleet_file = parse(
+        'csms_url = "ws://csms.test/ocpp"\n[[charge_points]]\nid = "CP-{n}"\nremote_start_delay = 20\n'
+    )
+    central_system = CentralSystem()
+    async with trio.open_nursery() as nursery:
+
+        async def dial(address: CsmsAddress) -> trio.abc.Stream:
+            client, server = trio.testing.memory_stream_pair()
+            nursery.start_soon(central_system.serve_stream, server)
+            return client
+
+        fleet = Fleet(fleet_file.charge_points(), storage=MemoryStorage(), dialer=dial)
+        nursery.start_soon(functools.partial(fleet.run, ramp=0))
+        await central_system.wait_for(lambda record: record.action == "StatusNotification")
+        start = trio.current_time()
+        answer = await central_system.call(
+            "CP-1", RemoteStartTransactionRequest(id_tag="APP", connector_id=1)
+        )
+        assert answer == RemoteStartTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        started = await central_system.wait_for(lambda record: record.action == "StartTransaction")
+        assert started.time - start == pytest.approx(20, abs=0.1), "the EV arrives remote_start_delay later"
+        await trio.sleep(600)
+        stop = await central_system.call("CP-1", RemoteStopTransactionRequest(transaction_id=1))
+        assert stop == RemoteStopTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    statuses = [
+        record.payload["status"]
+        for record in central_system.records
+        if record.action == "StatusNotification"
+        and record.kind == "CALL"
+        and record.payload["connectorId"] == 1
+    ]
+    assert statuses == ["Available", "Preparing", "Charging", "Finishing", "Available"]
