@@ -95,6 +95,7 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _INBOX_SIZE = 64
+_ENERGY_CHECK_INTERVAL = 5.0
 StatusRequest = StatusNotificationRequest
 EV_SIDE_DISCONNECTED = "EV side disconnected"
 
@@ -192,6 +193,8 @@ class Transaction:
     data: TransactionData
     transaction_id: int | None = None
     """The Central System's id, once StartTransaction is answered."""
+    energy_limit_wh: float | None = None
+    """The register value at which charging is suspended (MaxEnergyOnInvalidId), if any."""
 
 
 class Connector:
@@ -233,6 +236,7 @@ class Connector:
         self._stopping_id_tag: str | None = None
         """The idTag that stops the running transaction, when a user stops it."""
         self._sampled_until = 0.0
+        self._relay_closed = False
         self._last_reported: StatusReport | None = None
         """The last status the Central System was told."""
 
@@ -256,6 +260,7 @@ class Connector:
                     item = await self._inbox.receive()
                     await self._handle(item, nursery)
                 await self._on_timers(nursery)
+                await self._switch_power()
                 self._update_status()
 
     async def _forward_hardware_events(self) -> None:
@@ -320,6 +325,11 @@ class Connector:
             self.plugged = False
             self._preparing_since = None
             self._authorized = None
+            if (
+                self._fault is not None
+                and self._fault.error_code is ChargePointErrorCode.CONNECTOR_LOCK_FAILURE
+            ):
+                self._fault = None  # the cable that would not lock is gone
         if transaction is not None:
             await self._stop(Reason.EV_DISCONNECTED)
             if ev_side and self.hardware.has_lock:
@@ -449,7 +459,7 @@ class Connector:
         )
         self._outbox.queue(request, local_transaction=local_id, on_answer=self._deliver_answer)
         self._take_meter_value(ReadingContext.TRANSACTION_BEGIN)
-        await self.hardware.set_relay(True)
+        await self._switch_power()
 
     def _deliver_answer(self, answer: QueuedAnswer) -> None:
         self._inbox_send.send_nowait(_Queued(answer))
@@ -465,6 +475,9 @@ class Connector:
         if response.id_tag_info.status != "Accepted":  # spec 4.8: StopTransactionOnInvalidId
             if self._configuration.boolean("StopTransactionOnInvalidId"):
                 self._inbox_send.send_nowait(StopTransaction(Reason.DE_AUTHORIZED))
+            elif self._configuration.value("MaxEnergyOnInvalidId") is not None:
+                allowed = self._configuration.integer("MaxEnergyOnInvalidId")  # then suspend (spec 9.1.14)
+                transaction.energy_limit_wh = transaction.meter_start + allowed
             else:
                 self._evse_suspended = True
 
@@ -473,7 +486,6 @@ class Connector:
         transaction = self.transaction
         if transaction is None:
             return False
-        await self.hardware.set_relay(False)
         self._take_meter_value(ReadingContext.TRANSACTION_END)
         id_tag = self._stopping_id_tag
         user_stopped = reason is Reason.LOCAL and id_tag is not None
@@ -490,6 +502,7 @@ class Connector:
         self._stopping_id_tag = None
         self._ev_suspended = False
         self._evse_suspended = False
+        await self._switch_power()
         self._finishing = self.plugged
         if self.hardware.has_lock and not self.plugged:
             await self.hardware.unlock()
@@ -500,6 +513,13 @@ class Connector:
             return UnlockStatus.NOT_SUPPORTED
         await self._stop(Reason.UNLOCK_COMMAND)
         return UnlockStatus.UNLOCKED if await self.hardware.unlock() else UnlockStatus.UNLOCK_FAILED
+
+    async def _switch_power(self) -> None:
+        """Power flows while a transaction runs that the charge point does not suspend."""
+        wanted = self.transaction is not None and not self._evse_suspended and self._fault is None
+        if wanted != self._relay_closed:
+            self._relay_closed = wanted
+            await self.hardware.set_relay(wanted)
 
     # --- meter values -----------------------------------------------------------------------------------
 
@@ -552,7 +572,7 @@ class Connector:
     # --- timers -----------------------------------------------------------------------------------------
 
     def _next_deadline(self) -> float:
-        deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due()]
+        deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due(), self._energy_check()]
         report_due = self._reporter.next_due()
         if report_due is not None:
             deadlines.append(report_due)
@@ -564,6 +584,13 @@ class Connector:
             return math.inf
         interval = self._configuration.integer("MeterValueSampleInterval")
         return next_sample_time(transaction.started_at, interval, self._sampled_until)
+
+    def _energy_check(self) -> float:
+        """While an energy limit applies, look at the meter every few seconds."""
+        transaction = self.transaction
+        if transaction is None or transaction.energy_limit_wh is None or self._evse_suspended:
+            return math.inf
+        return trio.current_time() + _ENERGY_CHECK_INTERVAL
 
     def _preparing_timeout(self) -> float:
         if self._preparing_since is None:
@@ -588,6 +615,9 @@ class Connector:
             request = self._take_meter_value(ReadingContext.SAMPLE_PERIODIC, self._sampled_items())
             if request is not None:
                 self._outbox.queue(request, local_transaction=transaction.local_id)
+        limit = transaction.energy_limit_wh if transaction is not None else None
+        if limit is not None and self.hardware.energy_wh() >= limit:
+            self._evse_suspended = True
         if self._preparing_timeout() <= now:
             self._preparing_since = None
             self._authorized = None

@@ -29,6 +29,7 @@ from actors.ocpp import (
     ChangeAvailabilityResponse,
     ChangeConfigurationRequest,
     ChangeConfigurationResponse,
+    ChargePointErrorCode,
     ChargePointStatus,
     ConfigurationStatus,
     IdTagInfo,
@@ -71,6 +72,8 @@ class Csms:
     def __init__(self, connection: ScriptedConnection, nursery: trio.Nursery) -> None:
         self.connection = connection
         self.statuses: list[tuple[int, ChargePointStatus, str | None]] = []
+        self.status_times: list[float] = []
+        self._status_arrived = trio.Event()
         self.next_transaction_id = 100
         self._calls_in, self._calls = trio.open_memory_channel[Received](100)
         self._answers_in, self._answers = trio.open_memory_channel[Any](1)
@@ -91,6 +94,9 @@ class Csms:
             if isinstance(event.request, StatusNotificationRequest):
                 request = event.request
                 self.statuses.append((request.connector_id, request.status, request.info))
+                self.status_times.append(now)
+                self._status_arrived.set()
+                self._status_arrived = trio.Event()
                 await self.connection.websocket.send_message(
                     self.connection.session.result(event.unique_id, StatusNotificationResponse())
                 )
@@ -118,6 +124,16 @@ class Csms:
         if isinstance(request, MeterValuesRequest):
             return MeterValuesResponse()
         raise AssertionError(f"no usual answer for {request}")
+
+    async def wait_status(self, connector_id: int, status: ChargePointStatus) -> float:
+        """The time the Central System is told that ``connector_id`` is ``status`` (waiting if need be)."""
+        seen = 0
+        while True:
+            for index in range(seen, len(self.statuses)):
+                if self.statuses[index][:2] == (connector_id, status):
+                    return self.status_times[index]
+            seen = len(self.statuses)
+            await self._status_arrived.wait()
 
     def statuses_of(self, connector_id: int) -> list[ChargePointStatus]:
         return [status for number, status, _ in self.statuses if number == connector_id]
@@ -177,6 +193,7 @@ async def bring_up(
     await trio.sleep(1)
     assert csms.statuses == [(0, S.AVAILABLE, None), (1, S.AVAILABLE, None), (2, S.AVAILABLE, None)]
     csms.statuses.clear()
+    csms.status_times.clear()
     return Site(charge_point, csms, plugs)
 
 
@@ -515,4 +532,90 @@ async def test_only_measurands_every_meter_reports_are_accepted(
             unsupported = ChangeConfigurationRequest(key="MeterValuesSampledData", value=measurand)
             answer = await site.csms.call(unsupported)
             assert answer == ChangeConfigurationResponse(status=ConfigurationStatus.REJECTED)
+        nursery.cancel_scope.cancel()
+
+
+async def start_session(site: Site, answer: StartTransactionResponse | None = None) -> None:
+    plug = site.plugs[0]
+    plug.plug_in(EvModel(max_power_w=11_000, battery_wh=100_000))
+    plug.present_id_tag("TAG-1")
+    await site.csms.expect(AuthorizeRequest)
+    await site.csms.expect(StartTransactionRequest, answer)
+
+
+INVALID = StartTransactionResponse(
+    id_tag_info=IdTagInfo(status=AuthorizationStatus.INVALID), transaction_id=7
+)
+
+
+async def test_invalid_id_without_stopping_suspends_at_once(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, StopTransactionOnInvalidId="false")
+        await start_session(site, INVALID)
+        await trio.sleep(1)
+        assert site.csms.statuses_of(1) == [S.PREPARING, S.CHARGING, S.SUSPENDED_EVSE]
+        assert site.charge_point.connectors[1].transaction is not None, "the transaction goes on"
+        nursery.cancel_scope.cancel()
+
+
+async def test_invalid_id_without_stopping_charges_up_to_max_energy_on_invalid_id(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(
+            nursery,
+            scripted,
+            StopTransactionOnInvalidId="false",
+            MaxEnergyOnInvalidId="1000",
+            MeterValueSampleInterval="0",
+        )
+        await start_session(site, INVALID)
+        started = trio.current_time()
+        elapsed = await site.csms.wait_status(1, S.SUSPENDED_EVSE) - started
+        assert 1000 / 11_000 * 3600 <= elapsed <= 1000 / 11_000 * 3600 + 6, (
+            "1000 Wh at 11 kW, checked every 5 s"
+        )
+        assert 1000 <= site.plugs[0].energy_wh() <= 1000 + 11_000 * 6 / 3600
+        await trio.sleep(600)
+        assert site.plugs[0].energy_wh() <= 1000 + 11_000 * 6 / 3600, "no power while the EVSE suspends"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_cable_that_does_not_lock_faults_the_connector_until_it_is_removed(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        plug = site.plugs[0]
+        plug.lock_fails = True
+        plug.plug_in()
+        plug.present_id_tag("TAG-1")
+        await site.csms.expect(AuthorizeRequest)
+        await trio.sleep(1)
+        assert site.charge_point.connectors[1].transaction is None, "no transaction without a locked cable"
+        assert site.csms.statuses[-1] == (1, S.FAULTED, None)
+        plug.unplug()
+        await trio.sleep(1)
+        assert site.csms.statuses_of(1) == [S.PREPARING, S.FAULTED, S.AVAILABLE]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fault_while_charging_stops_the_transaction(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        await start_session(site)
+        site.plugs[0].fault(ChargePointErrorCode.GROUND_FAILURE, "RCD")
+        stop = await site.csms.expect(StopTransactionRequest)
+        assert stop.request.reason is Reason.OTHER
+        site.plugs[0].clear_fault()
+        await trio.sleep(1)
+        site.plugs[0].unplug()
+        await trio.sleep(1)
+        assert site.csms.statuses_of(1) == [S.PREPARING, S.CHARGING, S.FAULTED, S.FINISHING, S.AVAILABLE]
+        faulted = [entry for entry in site.csms.statuses if entry[1] is S.FAULTED]
+        assert faulted == [(1, S.FAULTED, "RCD")]
         nursery.cancel_scope.cancel()
