@@ -197,6 +197,19 @@ async def bring_up(
     return Site(charge_point, csms, plugs)
 
 
+async def start_session(site: Site, answer: StartTransactionResponse | None = None) -> None:
+    plug = site.plugs[0]
+    plug.plug_in(EvModel(max_power_w=11_000, battery_wh=100_000))
+    plug.present_id_tag("TAG-1")
+    await site.csms.expect(AuthorizeRequest)
+    await site.csms.expect(StartTransactionRequest, answer)
+
+
+INVALID = StartTransactionResponse(
+    id_tag_info=IdTagInfo(status=AuthorizationStatus.INVALID), transaction_id=7
+)
+
+
 async def test_plug_in_first_session_with_meter_values_and_a_local_stop(
     autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
 ) -> None:
@@ -345,10 +358,7 @@ async def test_unlock_stops_the_transaction_first(
     async with trio.open_nursery() as nursery:
         site = await bring_up(nursery, scripted)
         plug, csms = site.plugs[0], site.csms
-        plug.plug_in()
-        plug.present_id_tag("TAG-1")
-        await csms.expect(AuthorizeRequest)
-        await csms.expect(StartTransactionRequest)
+        await start_session(site)
         assert plug.locked
         answer = await csms.call(UnlockConnectorRequest(connector_id=1))
         assert answer == UnlockConnectorResponse(status=UnlockStatus.UNLOCKED)
@@ -369,10 +379,7 @@ async def test_change_availability_now_or_scheduled_after_the_transaction(
         idle = await csms.call(ChangeAvailabilityRequest(connector_id=2, type=AvailabilityType.INOPERATIVE))
         assert idle == ChangeAvailabilityResponse(status=AvailabilityStatus.ACCEPTED)
         plug = site.plugs[0]
-        plug.plug_in()
-        plug.present_id_tag("TAG-1")
-        await csms.expect(AuthorizeRequest)
-        await csms.expect(StartTransactionRequest)
+        await start_session(site)
         busy = await csms.call(ChangeAvailabilityRequest(connector_id=1, type=AvailabilityType.INOPERATIVE))
         assert busy == ChangeAvailabilityResponse(status=AvailabilityStatus.SCHEDULED)
         plug.ev_unplug()  # StopTransactionOnEVSideDisconnect: the transaction ends
@@ -394,10 +401,7 @@ async def test_ev_side_disconnect_without_stopping_suspends_with_info(
     async with trio.open_nursery() as nursery:
         site = await bring_up(nursery, scripted, StopTransactionOnEVSideDisconnect="false")
         plug, csms = site.plugs[0], site.csms
-        plug.plug_in()
-        plug.present_id_tag("TAG-1")
-        await csms.expect(AuthorizeRequest)
-        await csms.expect(StartTransactionRequest)
+        await start_session(site)
         plug.ev_unplug()
         await trio.sleep(1)
         assert csms.statuses[-1] == (1, S.SUSPENDED_EV, "EV side disconnected")
@@ -428,11 +432,8 @@ async def test_soft_reset_stops_transactions_before_rebooting(
 ) -> None:
     async with trio.open_nursery() as nursery:
         site = await bring_up(nursery, scripted)
-        plug, csms = site.plugs[0], site.csms
-        plug.plug_in()
-        plug.present_id_tag("TAG-1")
-        await csms.expect(AuthorizeRequest)
-        await csms.expect(StartTransactionRequest)
+        csms = site.csms
+        await start_session(site)
         await csms.call(ResetRequest(type=ResetType.SOFT))
         stop = await csms.expect(StopTransactionRequest)
         assert stop.request.reason is Reason.SOFT_RESET
@@ -533,19 +534,6 @@ async def test_only_measurands_every_meter_reports_are_accepted(
             answer = await site.csms.call(unsupported)
             assert answer == ChangeConfigurationResponse(status=ConfigurationStatus.REJECTED)
         nursery.cancel_scope.cancel()
-
-
-async def start_session(site: Site, answer: StartTransactionResponse | None = None) -> None:
-    plug = site.plugs[0]
-    plug.plug_in(EvModel(max_power_w=11_000, battery_wh=100_000))
-    plug.present_id_tag("TAG-1")
-    await site.csms.expect(AuthorizeRequest)
-    await site.csms.expect(StartTransactionRequest, answer)
-
-
-INVALID = StartTransactionResponse(
-    id_tag_info=IdTagInfo(status=AuthorizationStatus.INVALID), transaction_id=7
-)
 
 
 async def test_invalid_id_without_stopping_suspends_at_once(
