@@ -1,9 +1,31 @@
 """The persistent state of charge points: what a real charge point keeps in flash.
 
+``open_database(path)`` opens one SQLite file for many charge points; ``MemoryStorage`` keeps the same state
+in memory. Both hand out a :class:`ChargePointState` per charge point id.
+
 Nothing here imports the other packages of this project.
 """
 
+from storage.cache import CacheEntry
+from storage.charge_point import SqliteChargePointState
+from storage.connectors import MeterRecord
+from storage.database import Database, Synchronous, open_database
+from storage.encoding import JsonObject
+from storage.errors import StorageError
 from storage.memory import MemoryStorage
+from storage.queue import QueuedMessage
 from storage.state import ChargePointState
 
-__all__ = ["ChargePointState", "MemoryStorage"]
+__all__ = [
+    "CacheEntry",
+    "ChargePointState",
+    "Database",
+    "JsonObject",
+    "MemoryStorage",
+    "MeterRecord",
+    "QueuedMessage",
+    "SqliteChargePointState",
+    "StorageError",
+    "Synchronous",
+    "open_database",
+]

@@ -1,13 +1,69 @@
-"""Persistent state kept in memory: it survives a simulated reboot, not the end of the process."""
+"""Persistent state kept in memory: it survives a simulated reboot, not the end of the process.
 
+It behaves as the SQLite state does (same policies, same encoding of values), without threads, so tests in
+virtual time (``trio.testing.MockClock``) can use it.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+import trio
+
+from storage.cache import CacheEntry, is_valid
+from storage.connectors import MeterRecord
+from storage.encoding import JsonObject, dump_json, id_tag_key, instant_from_text, instant_to_text, load_json
+from storage.queue import QueuedMessage, overflow_victim
 from storage.state import ChargePointState
+
+
+@attrs.define
+class _Waiting:
+    """A message in the queue, its payload kept as JSON text."""
+
+    action: str
+    payload: str
+    local_transaction: int | None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+
+
+@attrs.define
+class _Cached:
+    """An entry of the Authorization Cache, its IdTagInfo kept as JSON text, with its last use."""
+
+    id_tag: str
+    info: str
+    status: str
+    expiry: datetime | None
+    last_used: int
+
+
+def _stored(instant: datetime) -> datetime:
+    """``instant`` as the SQLite state would give it back: in UTC (and refused if naive)."""
+    return instant_from_text(instant_to_text(instant))
 
 
 class MemoryChargePointState:
     """The state of one charge point, in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, queue_limit: int = 10_000, cache_limit: int = 1_000) -> None:
+        if queue_limit < 1 or cache_limit < 1:
+            raise ValueError("the queue and the cache must hold at least one entry")
+        self._queue_limit = queue_limit
+        self._cache_limit = cache_limit
         self._configuration: dict[str, str] = {}
+        self._queue: dict[int, _Waiting] = {}  # by seq, in queue order
+        self._last_seq = 0
+        self._last_local_transaction = 0
+        self._transaction_ids: dict[int, int] = {}
+        self._cache: dict[str, _Cached] = {}  # by idTag key
+        self._uses = 0
+        self._local_list: dict[str, str] = {}  # by idTag key: IdTagInfo as JSON text
+        self._local_list_version = 0
+        self._availability: dict[int, str] = {}
+        self._transactions: dict[int, str] = {}
+        self._meters: dict[int, tuple[float, str, str]] = {}
 
     async def load_configuration(self) -> dict[str, str]:
         """The configuration values changed since the first boot, by key."""
@@ -17,6 +73,187 @@ class MemoryChargePointState:
         """Keep a configuration value."""
         self._configuration[key] = value
 
+    # The offline queue.
+
+    async def enqueue(self, action: str, payload: JsonObject, *, local_transaction: int | None = None) -> int:
+        text = dump_json(payload)
+        await trio.lowlevel.checkpoint()
+        queued = ((seq, message.action) for seq, message in self._queue.items())
+        victim = overflow_victim(len(self._queue), self._queue_limit, queued)
+        if victim is not None:
+            del self._queue[victim]
+        self._last_seq += 1
+        self._queue[self._last_seq] = _Waiting(action, text, local_transaction)
+        return self._last_seq
+
+    async def head(self) -> QueuedMessage | None:
+        await trio.lowlevel.checkpoint()
+        for seq, message in self._queue.items():
+            local = message.local_transaction
+            return QueuedMessage(
+                seq=seq,
+                action=message.action,
+                payload=load_json(message.payload),
+                local_transaction=local,
+                transaction_id=None if local is None else self._transaction_ids.get(local),
+                attempts=message.attempts,
+                next_attempt_at=message.next_attempt_at,
+            )
+        return None
+
+    async def record_attempt(self, seq: int, next_attempt_at: datetime | None) -> int:
+        at = None if next_attempt_at is None else _stored(next_attempt_at)
+        await trio.lowlevel.checkpoint()
+        message = self._queue[seq]
+        message.attempts += 1
+        message.next_attempt_at = at
+        return message.attempts
+
+    async def remove(self, seq: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self._queue.pop(seq, None)
+
+    async def depth(self) -> int:
+        await trio.lowlevel.checkpoint()
+        return len(self._queue)
+
+    async def new_local_transaction(self) -> int:
+        await trio.lowlevel.checkpoint()
+        self._last_local_transaction += 1
+        return -self._last_local_transaction
+
+    async def set_transaction_id(self, local_transaction: int, csms_transaction_id: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self._transaction_ids[local_transaction] = csms_transaction_id
+
+    async def transaction_id(self, local_transaction: int) -> int | None:
+        await trio.lowlevel.checkpoint()
+        return self._transaction_ids.get(local_transaction)
+
+    async def drop_transaction(self, local_transaction: int) -> int:
+        await trio.lowlevel.checkpoint()
+        dropped = [
+            seq for seq, message in self._queue.items() if message.local_transaction == local_transaction
+        ]
+        for seq in dropped:
+            del self._queue[seq]
+        self._transaction_ids.pop(local_transaction, None)
+        return len(dropped)
+
+    # The Authorization Cache.
+
+    async def cache_get(self, id_tag: str) -> CacheEntry | None:
+        await trio.lowlevel.checkpoint()
+        cached = self._cache.get(id_tag_key(id_tag))
+        if cached is None:
+            return None
+        self._uses += 1
+        cached.last_used = self._uses
+        return CacheEntry(
+            id_tag=cached.id_tag, info=load_json(cached.info), status=cached.status, expiry=cached.expiry
+        )
+
+    async def cache_put(
+        self, id_tag: str, info: JsonObject, *, status: str, expiry: datetime | None, now: datetime
+    ) -> None:
+        text = dump_json(info)
+        expiry = None if expiry is None else _stored(expiry)
+        now = _stored(now)
+        await trio.lowlevel.checkpoint()
+        key = id_tag_key(id_tag)
+        if key not in self._cache:
+            excess = len(self._cache) - self._cache_limit + 1
+            if excess > 0:
+                entries = self._cache.values()
+                by_eviction_order = sorted(
+                    entries, key=lambda e: (is_valid(e.status, e.expiry, now), e.last_used)
+                )
+                for victim in by_eviction_order[:excess]:
+                    del self._cache[id_tag_key(victim.id_tag)]
+        self._uses += 1
+        self._cache[key] = _Cached(id_tag, text, status, expiry, self._uses)
+
+    async def cache_clear(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self._cache.clear()
+
+    async def cache_size(self) -> int:
+        await trio.lowlevel.checkpoint()
+        return len(self._cache)
+
+    # The Local Authorization List.
+
+    async def local_list_version(self) -> int:
+        await trio.lowlevel.checkpoint()
+        return self._local_list_version
+
+    async def local_list_get(self, id_tag: str) -> JsonObject | None:
+        await trio.lowlevel.checkpoint()
+        info = self._local_list.get(id_tag_key(id_tag))
+        return None if info is None else load_json(info)
+
+    async def local_list_replace(self, version: int, entries: Mapping[str, JsonObject]) -> None:
+        encoded = {id_tag_key(id_tag): dump_json(info) for id_tag, info in entries.items()}
+        await trio.lowlevel.checkpoint()
+        self._local_list = encoded
+        self._local_list_version = version
+
+    async def local_list_update(self, version: int, changes: Mapping[str, JsonObject | None]) -> None:
+        encoded = [
+            (id_tag_key(id_tag), None if info is None else dump_json(info))
+            for id_tag, info in changes.items()
+        ]
+        await trio.lowlevel.checkpoint()
+        for key, info in encoded:
+            if info is None:
+                self._local_list.pop(key, None)
+            else:
+                self._local_list[key] = info
+        self._local_list_version = version
+
+    async def local_list_size(self) -> int:
+        await trio.lowlevel.checkpoint()
+        return len(self._local_list)
+
+    # Connectors.
+
+    async def load_availability(self) -> dict[int, str]:
+        await trio.lowlevel.checkpoint()
+        return dict(self._availability)
+
+    async def save_availability(self, connector_id: int, value: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self._availability[connector_id] = value
+
+    async def save_transaction(self, connector_id: int, record: JsonObject) -> None:
+        text = dump_json(record)
+        await trio.lowlevel.checkpoint()
+        self._transactions[connector_id] = text
+
+    async def load_transactions(self) -> dict[int, JsonObject]:
+        await trio.lowlevel.checkpoint()
+        return {connector_id: load_json(text) for connector_id, text in self._transactions.items()}
+
+    async def delete_transaction(self, connector_id: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self._transactions.pop(connector_id, None)
+
+    async def save_meter(
+        self, connector_id: int, energy_wh: float, reading: JsonObject, at: datetime
+    ) -> None:
+        record = (float(energy_wh), dump_json(reading), instant_to_text(at))
+        await trio.lowlevel.checkpoint()
+        self._meters[connector_id] = record
+
+    async def load_meters(self) -> dict[int, MeterRecord]:
+        await trio.lowlevel.checkpoint()
+        return {
+            connector_id: MeterRecord(
+                energy_wh=energy_wh, reading=load_json(reading), at=instant_from_text(at)
+            )
+            for connector_id, (energy_wh, reading, at) in self._meters.items()
+        }
+
 
 class MemoryStorage:
     """The state of many charge points, in memory, keyed by charge point id."""
@@ -24,6 +261,12 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._charge_points: dict[str, MemoryChargePointState] = {}
 
-    def charge_point(self, charge_point_id: str) -> ChargePointState:
-        """The state of one charge point, created empty on first use."""
-        return self._charge_points.setdefault(charge_point_id, MemoryChargePointState())
+    def charge_point(
+        self, charge_point_id: str, *, queue_limit: int = 10_000, cache_limit: int = 1_000
+    ) -> ChargePointState:
+        """The state of one charge point, created empty on first use (the limits apply from then on)."""
+        state = self._charge_points.get(charge_point_id)
+        if state is None:
+            state = MemoryChargePointState(queue_limit=queue_limit, cache_limit=cache_limit)
+            self._charge_points[charge_point_id] = state
+        return state
