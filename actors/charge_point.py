@@ -28,6 +28,8 @@ from actors.connection import (
     tcp_dialer,
 )
 from actors.connector import (
+    INOPERATIVE,
+    OPERATIVE,
     ChangeAvailability,
     ConfigurationChanged,
     Connector,
@@ -81,12 +83,13 @@ from actors.ocpp import (
     ResetType,
     Response,
     RpcSession,
+    StartTransactionRequest,
     StatusNotificationRequest,
     UnlockConnectorRequest,
     UnlockConnectorResponse,
     UnlockStatus,
 )
-from actors.outbox import Offline, Outbox
+from actors.outbox import Offline, Outbox, QueuedAnswer, RetryPolicy
 from actors.registration import Registration, boot_retry_delay
 from storage import ChargePointState
 
@@ -178,7 +181,8 @@ class ChargePoint:
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
         self._link: Link | None = None
-        self._outbox = Outbox()
+        self._outbox = Outbox(state, self.clock, self._retry_policy, name=settings.charge_point_id)
+        self._outbox.on_answer = self._on_queued_answer
         self.connectors: dict[int, Connector] = {}
         self.operative = True
         """Whether the charge point as a whole (connector 0) is operative."""
@@ -199,20 +203,26 @@ class ChargePoint:
                 await self._power_on()
 
     async def _power_on(self) -> None:
-        """One power-on: load the configuration, then connect, register and serve until a reboot."""
-        saved = await self._state.load_configuration()
-        definitions = core_keys(self.settings.connectors, self._measurands())
-        self.configuration = Configuration(definitions, {**self.settings.configuration, **saved})
+        """One power-on: load the persistent state, then connect, register and serve until a reboot."""
+        await self._load_configuration()
         self.registration = Registration()
         self._reboot_requested = None
+        availability = await self._state.load_availability()
+        interrupted = await self._state.load_transactions()
+        meters = await self._state.load_meters()
+        self.operative = availability.get(0, OPERATIVE) == OPERATIVE
         self.connectors = {
             number: Connector(
                 number,
                 hardware,
                 configuration=self.configuration,
                 outbox=self._outbox,
+                state=self._state,
                 clock=self.clock,
                 name=self.settings.charge_point_id,
+                availability=availability.get(number, OPERATIVE),
+                interrupted=interrupted.get(number),
+                last_meter=meters.get(number),
             )
             for number, hardware in enumerate(self._hardware, start=1)
         }
@@ -223,6 +233,37 @@ class ChargePoint:
             await self._stay_connected()
             nursery.cancel_scope.cancel()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
+
+    async def _load_configuration(self) -> None:
+        """The configuration as kept; at the first boot, the settings' values are kept as the start."""
+        saved = await self._state.load_configuration()
+        definitions = core_keys(self.settings.connectors, self._measurands())
+        if not saved:
+            for key, value in self.settings.configuration.items():
+                await self._state.save_configuration(key, value)
+            saved = dict(self.settings.configuration)
+        self.configuration = Configuration(definitions, saved)
+        self._apply_limits()
+
+    def _apply_limits(self) -> None:
+        self._state.set_limits(
+            queue_limit=self.configuration.integer("TransactionMessageQueueMaxLength"),
+            cache_limit=self.configuration.integer("AuthorizationCacheMaxEntries"),
+        )
+
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.configuration.integer("TransactionMessageAttempts"),
+            retry_interval=self.configuration.integer("TransactionMessageRetryInterval"),
+        )
+
+    async def _on_queued_answer(self, answer: QueuedAnswer) -> None:
+        """A queued message was answered: StartTransaction's answer goes to its connector."""
+        request = answer.request
+        if isinstance(request, StartTransactionRequest):
+            connector = self.connectors.get(request.connector_id)
+            if connector is not None:
+                await connector.answered(answer)
 
     def _measurands(self) -> frozenset[Measurand]:
         """What every connector's meter can report: only these are accepted in measurand lists."""
@@ -501,6 +542,7 @@ class ChargePoint:
             targets = list(self.connectors.values())
             if self.operative != operative:
                 then = self._report_charge_point_status
+            await self._state.save_availability(0, OPERATIVE if operative else INOPERATIVE)
             self.operative = operative
         elif request.connector_id in self.connectors:
             targets = [self.connectors[request.connector_id]]
@@ -551,6 +593,7 @@ class ChargePoint:
         assert definition is not None
         await self._state.save_configuration(definition.name, value)
         self.configuration.set(key, value)
+        self._apply_limits()
         self._configuration_changed.set()
         self._configuration_changed = trio.Event()
         for connector in self.connectors.values():

@@ -23,6 +23,7 @@ __all__ = [
     "KeyDefinition",
     "KeyType",
     "core_keys",
+    "local_auth_list_keys",
 ]
 
 
@@ -214,7 +215,13 @@ def core_keys(
     supported_profiles: Iterable[str] = ("Core",),
 ) -> tuple[KeyDefinition, ...]:
     """The keys of the Core profile (9.1) with this product's defaults (the same objects for the same
-    arguments, so that many charge points share them)."""
+    arguments, so that many charge points share them).
+
+    Two keys are this product's own: ``AuthorizationCacheMaxEntries`` (how many idTags the Authorization
+    Cache holds before it evicts) and ``TransactionMessageQueueMaxLength`` (how many transaction-related
+    messages wait offline before intermediate MeterValues are dropped; StartTransaction and StopTransaction
+    never are).
+    """
     return _core_keys(number_of_connectors, frozenset(supported_measurands), tuple(supported_profiles))
 
 
@@ -228,6 +235,7 @@ def _core_keys(
     return (
         KeyDefinition("AllowOfflineTxForUnknownId", boolean, True, _FALSE),
         KeyDefinition("AuthorizationCacheEnabled", boolean, True, _TRUE),
+        KeyDefinition("AuthorizationCacheMaxEntries", integer, True, "1000", minimum=1, maximum=100_000),
         KeyDefinition("AuthorizeRemoteTxRequests", boolean, True, _FALSE),
         KeyDefinition("ClockAlignedDataInterval", integer, True, "0", minimum=0, maximum=86400),
         KeyDefinition("ConnectionTimeout", integer, True, "60", minimum=1, maximum=3600),
@@ -262,10 +270,23 @@ def _core_keys(
         KeyDefinition("SupportedFeatureProfiles", csl, False, ",".join(supported_profiles)),
         KeyDefinition("SupportedFeatureProfilesMaxLength", integer, False, str(len(FEATURE_PROFILES))),
         KeyDefinition("TransactionMessageAttempts", integer, True, "3", minimum=1, maximum=100),
+        KeyDefinition("TransactionMessageQueueMaxLength", integer, True, "10000", minimum=10, maximum=10**6),
         KeyDefinition("TransactionMessageRetryInterval", integer, True, "60", minimum=0, maximum=86400),
         KeyDefinition("UnlockConnectorOnEVSideDisconnect", boolean, True, _TRUE),
         KeyDefinition("WebSocketPingInterval", integer, True, "60", minimum=0, maximum=86400),
     )
+
+
+_LOCAL_AUTH_LIST_KEYS = (
+    KeyDefinition("LocalAuthListEnabled", KeyType.BOOLEAN, True, _TRUE),
+    KeyDefinition("LocalAuthListMaxLength", KeyType.INTEGER, False, "10000"),
+    KeyDefinition("SendLocalListMaxLength", KeyType.INTEGER, False, "1000"),
+)
+
+
+def local_auth_list_keys() -> tuple[KeyDefinition, ...]:
+    """The keys of the Local Auth List Management profile (9.2) with this product's defaults."""
+    return _LOCAL_AUTH_LIST_KEYS
 
 
 def _measurand_list(name: str, default: str, allowed: Callable[[str], bool]) -> KeyDefinition:

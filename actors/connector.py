@@ -67,6 +67,8 @@ from actors.ocpp import (
     StatusNotificationRequest,
     StopTransactionRequest,
     UnlockStatus,
+    format_datetime,
+    parse_datetime,
 )
 from actors.outbox import Offline, Outbox, QueuedAnswer
 from actors.status import (
@@ -77,6 +79,7 @@ from actors.status import (
     charging_status,
     event_between,
 )
+from storage import ChargePointState, JsonObject, MeterRecord
 
 __all__ = [
     "ChangeAvailability",
@@ -98,6 +101,8 @@ _INBOX_SIZE = 64
 _ENERGY_CHECK_INTERVAL = 5.0
 StatusRequest = StatusNotificationRequest
 EV_SIDE_DISCONNECTED = "EV side disconnected"
+OPERATIVE, INOPERATIVE, SCHEDULED_INOPERATIVE = "Operative", "Inoperative", "Scheduled-Inoperative"
+"""A connector's availability as the state keeps it (``storage.connectors``)."""
 
 
 class Reply(Generic[T]):
@@ -207,11 +212,18 @@ class Connector:
         *,
         configuration: Configuration,
         outbox: Outbox,
+        state: ChargePointState,
         clock: WallClock,
         name: str,
+        availability: str = "Operative",
+        interrupted: JsonObject | None = None,
+        last_meter: MeterRecord | None = None,
     ) -> None:
+        """``availability``, ``interrupted`` and ``last_meter`` are what the state kept for this connector
+        before the boot: its availability, the transaction a power cut interrupted, its last reading."""
         self.connector_id = connector_id
         self.hardware = hardware
+        self._state = state
         self._configuration = configuration
         self._outbox = outbox
         self._clock = clock
@@ -222,7 +234,10 @@ class Connector:
         self._inbox_send, self._inbox = trio.open_memory_channel[_InboxItem](_INBOX_SIZE)
         self.transaction: Transaction | None = None
         self.plugged = False
-        self.operative = True
+        self.operative = availability == OPERATIVE
+        self._availability_scheduled = availability == SCHEDULED_INOPERATIVE
+        self._interrupted = interrupted
+        self._last_meter = last_meter
         self._ev_suspended = False
         self._evse_suspended = False
         self._fault: FaultDetected | None = None
@@ -251,6 +266,10 @@ class Connector:
 
     async def run(self) -> None:
         """Live until cancelled: take events and commands, keep timers, report status changes."""
+        await self.hardware.set_relay(False)  # as after any power-on, until a transaction closes it
+        if self._interrupted is not None:
+            await self._stop_after_power_loss(self._interrupted, self._last_meter)
+            self._interrupted = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._forward_hardware_events)
             nursery.start_soon(self._send_status_reports)
@@ -293,8 +312,7 @@ class Connector:
             case Unlock(reply=reply):
                 reply.set(await self._unlock())
             case ChangeAvailability(operative=operative, reply=reply):
-                self.operative = operative
-                reply.set(operative or self.transaction is None)
+                reply.set(await self._change_availability(operative))
             case ConfigurationChanged():
                 self._reporter.minimum_duration = self._configuration.integer("MinimumStatusDuration")
             case Resynchronise(after_boot=after_boot, reply=reply):
@@ -438,7 +456,7 @@ class Connector:
             return
         now = trio.current_time()
         meter_start = register_wh(self.hardware.energy_wh())
-        local_id = self._outbox.new_local_transaction()
+        local_id = await self._outbox.new_local_transaction()
         self.transaction = Transaction(
             local_id=local_id,
             id_tag=id_tag,
@@ -457,19 +475,33 @@ class Connector:
             meter_start=meter_start,
             timestamp=self._clock.now(),
         )
-        self._outbox.queue(request, local_transaction=local_id, on_answer=self._deliver_answer)
-        self._take_meter_value(ReadingContext.TRANSACTION_BEGIN)
+        # The record first: a power cut between the two leaves a transaction that is stopped at the next
+        # boot and whose messages, having no StartTransaction, are dropped; never a start without a stop.
+        await self._state.save_transaction(self.connector_id, self._record(self.transaction, request))
+        await self._outbox.queue(request, local_transaction=local_id)
+        await self._take_meter_value(ReadingContext.TRANSACTION_BEGIN)
         await self._switch_power()
 
-    def _deliver_answer(self, answer: QueuedAnswer) -> None:
-        self._inbox_send.send_nowait(_Queued(answer))
+    def _record(self, transaction: Transaction, start: StartTransactionRequest) -> JsonObject:
+        """What is kept of a running transaction, so that the next boot can stop it (spec 4.10, PowerLoss)."""
+        return {
+            "local_id": transaction.local_id,
+            "id_tag": transaction.id_tag,
+            "parent_id_tag": transaction.parent_id_tag,
+            "meter_start": transaction.meter_start,
+            "started_at": format_datetime(start.timestamp),
+        }
+
+    async def answered(self, answer: QueuedAnswer) -> None:
+        """The Central System answered a queued message of this connector."""
+        await self._inbox_send.send(_Queued(answer))
 
     def _on_queued_answer(self, answer: QueuedAnswer) -> None:
         response = answer.response
         transaction = self.transaction
         if not isinstance(response, StartTransactionResponse) or transaction is None:
             return
-        if answer.request.action != "StartTransaction":
+        if answer.local_transaction != transaction.local_id:
             return
         transaction.transaction_id = response.transaction_id
         if response.id_tag_info.status != "Accepted":  # spec 4.8: StopTransactionOnInvalidId
@@ -486,7 +518,7 @@ class Connector:
         transaction = self.transaction
         if transaction is None:
             return False
-        self._take_meter_value(ReadingContext.TRANSACTION_END)
+        await self._take_meter_value(ReadingContext.TRANSACTION_END)
         id_tag = self._stopping_id_tag
         user_stopped = reason is Reason.LOCAL and id_tag is not None
         request = StopTransactionRequest(
@@ -497,8 +529,12 @@ class Connector:
             reason=reason,
             transaction_data=transaction.data.values(),
         )
-        self._outbox.queue(request, local_transaction=transaction.local_id)
+        await self._outbox.queue(request, local_transaction=transaction.local_id)
+        await self._state.delete_transaction(self.connector_id)
         self.transaction = None
+        if self._availability_scheduled:
+            await self._state.save_availability(self.connector_id, INOPERATIVE)
+            self._availability_scheduled = False
         self._stopping_id_tag = None
         self._ev_suspended = False
         self._evse_suspended = False
@@ -507,6 +543,43 @@ class Connector:
         if self.hardware.has_lock and not self.plugged:
             await self.hardware.unlock()
         return True
+
+    async def _keep_meter(self) -> None:
+        """Keep the meter register, so that a StopTransaction after a power cut carries the last reading."""
+        register = register_wh(self.hardware.energy_wh())
+        await self._state.save_meter(
+            self.connector_id, float(register), {"register_wh": register}, self._clock.now()
+        )
+
+    async def _stop_after_power_loss(self, record: JsonObject, meter: MeterRecord | None) -> None:
+        """Stop a transaction that a power cut interrupted: reason PowerLoss, with the last kept reading
+        (spec 4.10, 7.38), queued after its StartTransaction. Nothing is queued if its StopTransaction
+        already waits (the power went between queueing it and forgetting the transaction)."""
+        local_id = int(record["local_id"])
+        if "StopTransaction" not in await self._state.queued_actions(local_id):
+            started_at = parse_datetime(record["started_at"])
+            if meter is not None and meter.at >= started_at:
+                meter_stop, stopped_at = register_wh(meter.energy_wh), meter.at
+            else:
+                meter_stop, stopped_at = int(record["meter_start"]), started_at
+            request = StopTransactionRequest(
+                meter_stop=meter_stop, timestamp=stopped_at, transaction_id=0, reason=Reason.POWER_LOSS
+            )
+            await self._outbox.queue(request, local_transaction=local_id)
+        await self._state.delete_transaction(self.connector_id)
+        if self._availability_scheduled:
+            await self._state.save_availability(self.connector_id, INOPERATIVE)
+            self._availability_scheduled = False
+
+    async def _change_availability(self, operative: bool) -> bool:
+        """ChangeAvailability (spec 5.2), kept before it is answered: whether it applies at once (else it
+        is scheduled for the end of the running transaction)."""
+        at_once = operative or self.transaction is None
+        value = OPERATIVE if operative else INOPERATIVE if at_once else SCHEDULED_INOPERATIVE
+        await self._state.save_availability(self.connector_id, value)
+        self.operative = operative
+        self._availability_scheduled = not at_once
+        return at_once
 
     async def _unlock(self) -> UnlockStatus:
         if not self.hardware.has_lock:
@@ -533,7 +606,7 @@ class Connector:
         value = self.hardware.read(item.measurand, item.phase)
         return None if value is None else Reading(value)
 
-    def _take_meter_value(
+    async def _take_meter_value(
         self, context: ReadingContext, sent_items: list[MeasurandItem] | None = None
     ) -> MeterValuesRequest | None:
         """Read the meter once for what is sent and what StopTransaction will carry (spec 3.16, 4.10).
@@ -554,6 +627,7 @@ class Connector:
                 transaction.data.add_aligned(meter_value)
             else:
                 transaction.data.add_sampled(meter_value)
+            await self._keep_meter()
         sent = select(meter_value, sent_items) if sent_items else None
         if sent is None:
             return None
@@ -612,9 +686,9 @@ class Connector:
         transaction = self.transaction
         if transaction is not None and self._sample_due() <= now:
             self._sampled_until = self._sample_due()
-            request = self._take_meter_value(ReadingContext.SAMPLE_PERIODIC, self._sampled_items())
+            request = await self._take_meter_value(ReadingContext.SAMPLE_PERIODIC, self._sampled_items())
             if request is not None:
-                self._outbox.queue(request, local_transaction=transaction.local_id)
+                await self._outbox.queue(request, local_transaction=transaction.local_id)
         limit = transaction.energy_limit_wh if transaction is not None else None
         if limit is not None and self.hardware.energy_wh() >= limit:
             self._evse_suspended = True
@@ -624,11 +698,11 @@ class Connector:
             self._finishing = self.plugged  # B6: the cable stays, the user must take it away
         if self._aligned_due() <= now:
             self._next_aligned = None
-            request = self._take_meter_value(
+            request = await self._take_meter_value(
                 ReadingContext.SAMPLE_CLOCK, self._items("MeterValuesAlignedData")
             )
             if request is not None and transaction is not None:
-                self._outbox.queue(request, local_transaction=transaction.local_id)
+                await self._outbox.queue(request, local_transaction=transaction.local_id)
             elif request is not None:
                 nursery.start_soon(self._send_meter_values, request)
         if self._reporter.next_due() is not None:

@@ -5,31 +5,53 @@ Two ways out:
 - :meth:`Outbox.call` for messages that only make sense now (Authorize, StatusNotification, DataTransfer):
   it raises :class:`Offline` at once when there is no accepted connection, so the caller can decide locally.
 - :meth:`Outbox.queue` for transaction-related messages (StartTransaction, StopTransaction, the MeterValues
-  of a transaction; spec 3.7): they wait in one queue, in creation order across all connectors, and leave
-  one at a time while the charge point is connected and accepted. A transaction started offline gets a
-  local id; the messages that refer to it are sent with the Central System's id once StartTransaction's
-  answer has given it. A local id never goes on the wire.
+  of a transaction; spec 3.7): each is committed to the charge point's persistent offline queue
+  (``storage.queue``) before :meth:`Outbox.queue` returns, and leaves it only once the Central System has
+  answered it (or after its last allowed attempt). They leave one at a time, in creation order across all
+  connectors, while the charge point is connected and accepted; a power cut or a lost connection loses
+  nothing, and the message in flight at that moment is sent again.
 
-The queue lives in memory: it survives a lost connection, not a reboot.
+A transaction started offline gets a local id; the messages that refer to it are sent with the Central
+System's id once StartTransaction's answer has given it (kept in the database, so also after a reboot).
+A local id never goes on the wire: if a StartTransaction is finally dropped, the messages of its transaction
+are dropped with it.
+
+**Retries (spec 3.7.1).** A CALLERROR answer, or no answer within the answer timeout on a live connection,
+is a failure to process the message: it is sent again after ``TransactionMessageRetryInterval`` times the
+number of its failed transmissions so far, and dropped after ``TransactionMessageAttempts`` failures
+(:func:`after_failure`). A lost connection is not a failure: the message goes again once reconnected.
+Attempt counts and the time of the next attempt are persisted, so retries go on across a reboot.
 """
 
 import logging
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import attrs
 import trio
 
+from actors.clock import WallClock
 from actors.connection import ConnectionLost
 from actors.link import CallFailed, CallTimeout, Link
-from actors.ocpp import MeterValuesRequest, Request, StartTransactionResponse, StopTransactionRequest
+from actors.ocpp import (
+    REQUESTS,
+    Action,
+    MeterValuesRequest,
+    Request,
+    StartTransactionResponse,
+    StopTransactionRequest,
+    decode,
+    encode,
+)
+from storage import ChargePointState, QueuedMessage
 
-__all__ = ["Offline", "Outbox", "QueuedAnswer"]
+__all__ = ["DeliveryCounts", "Offline", "Outbox", "QueuedAnswer", "RetryPolicy", "after_failure"]
 
 _log = logging.getLogger(__name__)
 
-_RETRY_PAUSE = 1.0  # seconds before the next attempt after a failed delivery on a live connection
+_DEPENDENT_ACTIONS = ("MeterValues", "StopTransaction")
+"""Actions that name a transaction by its id, which must be the Central System's."""
 
 
 class Offline(Exception):
@@ -38,40 +60,82 @@ class Offline(Exception):
 
 @attrs.frozen
 class QueuedAnswer:
-    """What became of a queued message: its response, or ``None`` if it was dropped."""
+    """The Central System's answer to a queued message."""
 
     request: Request
+    """The request as it was sent (with the Central System's transaction id)."""
     response: Any
+    local_transaction: int | None
+    """The local id of the transaction the message opened or named, if any."""
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often a transaction-related message is sent before it is given up (spec 3.7.1, 9.1.31-32)."""
+
+    attempts: int
+    """TransactionMessageAttempts: failed transmissions after which the message is dropped."""
+    retry_interval: float
+    """TransactionMessageRetryInterval, seconds: the wait before a retry, times the failures so far."""
+
+
+def after_failure(failures: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before sending a message again after its ``failures``-th failed transmission, or
+    ``None`` to drop it (it has failed as many times as ``TransactionMessageAttempts`` allows).
+
+    Spec 3.7.1: with 3 attempts and an interval of 60, the retries come after 60 s and 120 s; the third
+    failure drops the message.
+    """
+    if failures >= policy.attempts:
+        return None
+    return policy.retry_interval * failures
 
 
 @attrs.define
-class _Queued:
-    request: Request
-    local_transaction: int | None
-    on_answer: Callable[[QueuedAnswer], None] | None
+class DeliveryCounts:
+    """What became of the messages this outbox took from the queue."""
+
+    delivered: int = 0
+    """Answered with a CALLRESULT."""
+    failures: int = 0
+    """Transmissions the Central System failed to process (CALLERROR or no answer in time)."""
+    given_up: int = 0
+    """Dropped after their last allowed attempt."""
+    orphaned: int = 0
+    """Dropped because the StartTransaction of their transaction was dropped."""
+
+
+AnswerListener = Callable[[QueuedAnswer], Awaitable[None]]
 
 
 class Outbox:
-    """The way out of one powered-on charge point."""
+    """The way out of one charge point, with its persistent queue of transaction-related messages."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        state: ChargePointState,
+        clock: WallClock,
+        policy: Callable[[], RetryPolicy],
+        *,
+        name: str = "",
+    ) -> None:
+        self._state = state
+        self._clock = clock
+        self._policy = policy
+        self._name = name
         self._link: Link | None = None
         self._ready = trio.Event()
-        self._queue: deque[_Queued] = deque()
         self._queued = trio.Event()
-        self._transaction_ids: dict[int, int] = {}
-        self._next_local_id = -1
+        self._empty = False
         self._emptied = trio.Event()
+        self.on_answer: AnswerListener | None = None
+        """Hears of every answer to a queued message, before the next message leaves."""
+        self.counts = DeliveryCounts()
 
     @property
     def online(self) -> bool:
         """Whether a connection is up and the Central System has accepted the charge point."""
         return self._link is not None
-
-    @property
-    def depth(self) -> int:
-        """Messages waiting in the queue."""
-        return len(self._queue)
 
     def attach(self, link: Link) -> None:
         """A connection is up and accepted: start sending."""
@@ -90,83 +154,108 @@ class Outbox:
             raise Offline(f"{request.action} not sent: offline")
         return await link.call(request)
 
-    def new_local_transaction(self) -> int:
-        """A local id for a transaction whose StartTransaction has not been answered yet (never sent)."""
-        local_id = self._next_local_id
-        self._next_local_id -= 1
-        return local_id
+    async def new_local_transaction(self) -> int:
+        """A local id for a new transaction (negative, never handed out before, not even before a reboot)."""
+        return await self._state.new_local_transaction()
 
-    def queue(
-        self,
-        request: Request,
-        *,
-        local_transaction: int | None = None,
-        on_answer: Callable[[QueuedAnswer], None] | None = None,
-    ) -> None:
-        """Queue a transaction-related message; ``on_answer`` hears of its answer.
+    async def queue(self, request: Request, *, local_transaction: int | None = None) -> None:
+        """Commit a transaction-related message to the queue; it is durable when this returns.
 
         ``local_transaction`` names the transaction a StartTransaction opens, or the one a StopTransaction
-        or MeterValues refers to, until the Central System's id is known.
+        or MeterValues refers to: their ``transactionId`` is replaced by the Central System's id when sent.
         """
-        self._queue.append(_Queued(request, local_transaction, on_answer))
+        await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
+        self._empty = False
         self._queued.set()
 
     async def drained(self) -> None:
         """Return once the queue is empty."""
-        while self._queue:
-            if self._emptied.is_set():
-                self._emptied = trio.Event()
+        while not self._empty:
             await self._emptied.wait()
-
-    def transaction_id(self, local_transaction: int) -> int | None:
-        """The Central System's id of a transaction, once known."""
-        return self._transaction_ids.get(local_transaction)
 
     async def run_sender(self) -> None:
         """Deliver the queue, one message at a time, whenever online; runs until cancelled."""
         while True:
-            if not self._queue:
-                self._queued = trio.Event()
+            self._queued = trio.Event()
+            message = await self._state.head()
+            if message is None:
+                self._empty = True
+                self._emptied.set()
+                self._emptied = trio.Event()
                 await self._queued.wait()
                 continue
-            await self._ready.wait()
-            link = self._link
-            if link is None:
-                continue
-            await self._deliver_head(link)
+            self._empty = False
+            await self._deliver(message)
 
-    async def _deliver_head(self, link: Link) -> None:
-        queued = self._queue[0]
-        request = self._with_transaction_id(queued)
-        if request is None:  # its transaction never got an id from the Central System: nothing to refer to
-            self._finish(queued, None)
+    async def _deliver(self, message: QueuedMessage) -> None:
+        request = await self._request(message)
+        if request is None:
+            return
+        if message.next_attempt_at is not None:
+            await trio.sleep((message.next_attempt_at - self._clock.now()).total_seconds())
+        await self._ready.wait()
+        link = self._link
+        if link is None:
             return
         try:
             response = await link.call(request)
         except ConnectionLost:
             return  # not an attempt: sent again once connected
         except (CallFailed, CallTimeout) as problem:
-            _log.info("%s delivery failed, trying again: %s", request.action, problem)
-            await trio.sleep(_RETRY_PAUSE)
+            await self._failed(message, problem)
             return
-        if isinstance(response, StartTransactionResponse) and queued.local_transaction is not None:
-            self._transaction_ids[queued.local_transaction] = response.transaction_id
-        self._finish(queued, response)
+        if isinstance(response, StartTransactionResponse) and message.local_transaction is not None:
+            await self._state.set_transaction_id(message.local_transaction, response.transaction_id)
+        await self._state.remove(message.seq)
+        if isinstance(request, StopTransactionRequest) and message.local_transaction is not None:
+            await self._state.drop_transaction(message.local_transaction)  # its id is of no more use
+        self.counts.delivered += 1
+        if self.on_answer is not None:
+            await self.on_answer(QueuedAnswer(request, response, message.local_transaction))
 
-    def _finish(self, queued: _Queued, response: Any) -> None:
-        self._queue.popleft()
-        if not self._queue:
-            self._emptied.set()
-        if queued.on_answer is not None:
-            queued.on_answer(QueuedAnswer(queued.request, response))
-
-    def _with_transaction_id(self, queued: _Queued) -> Request | None:
-        request = queued.request
-        if queued.local_transaction is None or not isinstance(
-            request, MeterValuesRequest | StopTransactionRequest
-        ):
+    async def _request(self, message: QueuedMessage) -> Request | None:
+        """The request to send for ``message``, or ``None`` if it was dropped: it names a transaction that
+        never got an id from the Central System."""
+        request: Request = decode(REQUESTS[Action(message.action)], message.payload)
+        if message.local_transaction is None or message.action not in _DEPENDENT_ACTIONS:
             return request
-        transaction_id = self._transaction_ids.get(queued.local_transaction)
-        if transaction_id is None:
+        if message.transaction_id is None:
+            dropped = await self._state.drop_transaction(message.local_transaction)
+            self.counts.orphaned += dropped
+            _log.warning(
+                "%s: dropped %d message(s) of transaction %d: its StartTransaction was never answered",
+                self._name,
+                dropped,
+                message.local_transaction,
+            )
             return None
-        return attrs.evolve(request, transaction_id=transaction_id)
+        assert isinstance(request, MeterValuesRequest | StopTransactionRequest)
+        return attrs.evolve(request, transaction_id=message.transaction_id)
+
+    async def _failed(self, message: QueuedMessage, problem: Exception) -> None:
+        """The Central System failed to process ``message``: try again later, or give it up (3.7.1)."""
+        self.counts.failures += 1
+        failures = message.attempts + 1
+        wait = after_failure(failures, self._policy())
+        if wait is None:
+            self.counts.given_up += 1
+            _log.warning(
+                "%s: %s dropped after %d failed attempts: %s", self._name, message.action, failures, problem
+            )
+            await self._state.remove(message.seq)
+            if message.action == "StartTransaction" and message.local_transaction is not None:
+                dropped = await self._state.drop_transaction(message.local_transaction)
+                self.counts.orphaned += dropped
+                if dropped:
+                    _log.warning("%s: dropped %d later message(s) of its transaction", self._name, dropped)
+            return
+        _log.info(
+            "%s: %s failed (%d of %d attempts), again in %g s: %s",
+            self._name,
+            message.action,
+            failures,
+            self._policy().attempts,
+            wait,
+            problem,
+        )
+        await self._state.record_attempt(message.seq, self._clock.now() + timedelta(seconds=wait))

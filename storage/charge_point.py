@@ -39,6 +39,13 @@ class SqliteChargePointState:
         """The charge point whose state this is."""
         return self._id
 
+    def set_limits(self, *, queue_limit: int, cache_limit: int) -> None:
+        """Bound the offline queue and the Authorization Cache from now on."""
+        if queue_limit < 1 or cache_limit < 1:
+            raise ValueError("the queue and the cache must hold at least one entry")
+        self._queue_limit = queue_limit
+        self._cache_limit = cache_limit
+
     async def load_configuration(self) -> dict[str, str]:
         return await self._database.read(partial(configuration.load, charge_point_id=self._id))
 
@@ -73,6 +80,10 @@ class SqliteChargePointState:
 
     async def depth(self) -> int:
         return await self._database.read(partial(queue.depth, charge_point_id=self._id))
+
+    async def queued_actions(self, local_transaction: int) -> list[str]:
+        query = partial(queue.queued_actions, charge_point_id=self._id, local_transaction=local_transaction)
+        return await self._database.read(query)
 
     async def new_local_transaction(self) -> int:
         return await self._database.write(partial(queue.new_local_transaction, charge_point_id=self._id))

@@ -65,6 +65,13 @@ class MemoryChargePointState:
         self._transactions: dict[int, str] = {}
         self._meters: dict[int, tuple[float, str, str]] = {}
 
+    def set_limits(self, *, queue_limit: int, cache_limit: int) -> None:
+        """Bound the offline queue and the Authorization Cache from now on."""
+        if queue_limit < 1 or cache_limit < 1:
+            raise ValueError("the queue and the cache must hold at least one entry")
+        self._queue_limit = queue_limit
+        self._cache_limit = cache_limit
+
     async def load_configuration(self) -> dict[str, str]:
         """The configuration values changed since the first boot, by key."""
         return dict(self._configuration)
@@ -116,6 +123,14 @@ class MemoryChargePointState:
     async def depth(self) -> int:
         await trio.lowlevel.checkpoint()
         return len(self._queue)
+
+    async def queued_actions(self, local_transaction: int) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        return [
+            message.action
+            for message in self._queue.values()
+            if message.local_transaction == local_transaction
+        ]
 
     async def new_local_transaction(self) -> int:
         await trio.lowlevel.checkpoint()

@@ -33,6 +33,7 @@ __all__ = [
     "head",
     "new_local_transaction",
     "overflow_victim",
+    "queued_actions",
     "record_attempt",
     "remove",
     "set_transaction_id",
@@ -160,6 +161,15 @@ def depth(connection: sqlite3.Connection, charge_point_id: str) -> int:
         "SELECT COUNT(*) FROM offline_queue WHERE charge_point_id = ?", (charge_point_id,)
     ).fetchone()
     return int(count)
+
+
+def queued_actions(connection: sqlite3.Connection, charge_point_id: str, local_transaction: int) -> list[str]:
+    """The actions of the messages waiting that name ``local_transaction``, in queue order."""
+    rows = connection.execute(
+        "SELECT action FROM offline_queue WHERE charge_point_id = ? AND local_transaction = ? ORDER BY seq",
+        (charge_point_id, local_transaction),
+    )
+    return [action for (action,) in rows]
 
 
 def new_local_transaction(connection: sqlite3.Connection, charge_point_id: str) -> int:

@@ -19,6 +19,14 @@ from storage.queue import QueuedMessage
 class ChargePointState(Protocol):
     """The persistent state of one charge point. Every write returns only once it is durable."""
 
+    def set_limits(self, *, queue_limit: int, cache_limit: int) -> None:
+        """Bound the offline queue and the Authorization Cache from now on (at least 1 each).
+
+        A smaller bound evicts nothing at once: the queue drops MeterValues, and the cache evicts, only when
+        something new arrives.
+        """
+        ...
+
     async def load_configuration(self) -> dict[str, str]:
         """The configuration values changed since the first boot, by key."""
         ...
@@ -55,6 +63,10 @@ class ChargePointState(Protocol):
 
     async def depth(self) -> int:
         """How many messages wait."""
+        ...
+
+    async def queued_actions(self, local_transaction: int) -> list[str]:
+        """The actions of the waiting messages that name a local transaction, in queue order."""
         ...
 
     async def new_local_transaction(self) -> int:
@@ -153,4 +165,12 @@ class ChargePointState(Protocol):
 
     async def load_meters(self) -> dict[int, MeterRecord]:
         """The latest meter reading of each connector that has one."""
+        ...
+
+
+class Storage(Protocol):
+    """Where the state of many charge points lives: ``MemoryStorage`` or an open ``Database``."""
+
+    def charge_point(self, charge_point_id: str) -> ChargePointState:
+        """The state of one charge point (empty until something is saved)."""
         ...
