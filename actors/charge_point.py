@@ -9,7 +9,7 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -17,7 +17,7 @@ import trio
 
 from actors.backoff import Backoff
 from actors.clock import WallClock
-from actors.configuration import Configuration, core_keys
+from actors.configuration import Configuration, KeyDefinition, core_keys, local_auth_list_keys
 from actors.connection import (
     Connection,
     ConnectionFailed,
@@ -40,6 +40,7 @@ from actors.connector import (
 )
 from actors.hardware import ConnectorHardware
 from actors.link import CallFailed, CallTimeout, IncomingCall, Link
+from actors.local_authorization import LocalAuthorization
 from actors.metering import MeasurandItem, Reading, build_meter_value, next_clock_aligned, parse_measurands
 from actors.ocpp import (
     AvailabilityStatus,
@@ -55,7 +56,6 @@ from actors.ocpp import (
     ChargePointStatus,
     ClearCacheRequest,
     ClearCacheResponse,
-    ClearCacheStatus,
     ConfigurationStatus,
     DataTransferRequest,
     DataTransferResponse,
@@ -63,6 +63,8 @@ from actors.ocpp import (
     ErrorCode,
     GetConfigurationRequest,
     GetConfigurationResponse,
+    GetLocalListVersionRequest,
+    GetLocalListVersionResponse,
     HeartbeatRequest,
     HeartbeatResponse,
     InvalidCall,
@@ -83,6 +85,8 @@ from actors.ocpp import (
     ResetType,
     Response,
     RpcSession,
+    SendLocalListRequest,
+    SendLocalListResponse,
     StartTransactionRequest,
     StatusNotificationRequest,
     UnlockConnectorRequest,
@@ -110,6 +114,15 @@ SUPPORTED_MEASURANDS = (
     Measurand.SOC,
 )
 """What the simulated meter of a connector measures."""
+
+SUPPORTED_FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
+
+
+def configuration_keys(connectors: int, measurands: Iterable[Measurand]) -> tuple[KeyDefinition, ...]:
+    """The configuration keys of a charge point with ``connectors`` whose meters measure ``measurands``: those
+    of its feature profiles (:data:`SUPPORTED_FEATURE_PROFILES`, chapter 9)."""
+    return core_keys(connectors, measurands, SUPPORTED_FEATURE_PROFILES) + local_auth_list_keys()
+
 
 _INCOMING_CALLS_BUFFER = 8
 
@@ -180,6 +193,7 @@ class ChargePoint:
         self.configuration = Configuration(())
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
+        self._reboot_wanted = trio.Event()
         self._link: Link | None = None
         self._outbox = Outbox(state, self.clock, self._retry_policy, name=settings.charge_point_id)
         self._outbox.on_answer = self._on_queued_answer
@@ -193,6 +207,11 @@ class ChargePoint:
         if self._clock is None:
             self._clock = WallClock()
         return self._clock
+
+    @property
+    def status(self) -> ChargePointStatus:
+        """The status of connector 0, the charge point as a whole (spec 4.9)."""
+        return ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
 
     async def run(self) -> None:
         """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
@@ -223,6 +242,7 @@ class ChargePoint:
                 availability=availability.get(number, OPERATIVE),
                 interrupted=interrupted.get(number),
                 last_meter=meters.get(number),
+                charge_point_status=lambda: self.status,
             )
             for number, hardware in enumerate(self._hardware, start=1)
         }
@@ -230,14 +250,33 @@ class ChargePoint:
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
             nursery.start_soon(self._main_meter_aligned_values)
+            nursery.start_soon(self._reboot_when_asked, nursery.cancel_scope)
             await self._stay_connected()
             nursery.cancel_scope.cancel()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
 
+    def request_reboot(self) -> None:
+        """Reboot soon: running transactions stop with reason Reboot, then the charge point powers on again.
+
+        Unlike a power cut (cancelling :meth:`run`), the charge point ends its transactions itself; their
+        StopTransactions leave from the queue after the reboot if not before.
+        """
+        self._reboot_wanted.set()
+
+    async def _reboot_when_asked(self, power_on: trio.CancelScope) -> None:
+        await self._reboot_wanted.wait()
+        self._reboot_wanted = trio.Event()
+        for connector in self.connectors.values():
+            command = StopTransaction(Reason.REBOOT)
+            await connector.send(command)
+            await command.reply.wait()
+        _log.info("%s: rebooting", self.settings.charge_point_id)
+        power_on.cancel()
+
     async def _load_configuration(self) -> None:
         """The configuration as kept; at the first boot, the settings' values are kept as the start."""
         saved = await self._state.load_configuration()
-        definitions = core_keys(self.settings.connectors, self._measurands())
+        definitions = configuration_keys(self.settings.connectors, self._measurands())
         if not saved:
             for key, value in self.settings.configuration.items():
                 await self._state.save_configuration(key, value)
@@ -479,7 +518,13 @@ class ChargePoint:
         if isinstance(request, ChangeConfigurationRequest):
             return await self._change_configuration(request)
         if isinstance(request, ClearCacheRequest):
-            return _Answer(ClearCacheResponse(status=ClearCacheStatus.ACCEPTED))
+            return _Answer(ClearCacheResponse(status=await self._local_authorization().clear_cache()))
+        if isinstance(request, GetLocalListVersionRequest):
+            version = await self._local_authorization().list_version()
+            return _Answer(GetLocalListVersionResponse(list_version=version))
+        if isinstance(request, SendLocalListRequest):
+            status = await self._local_authorization().send_local_list(request)
+            return _Answer(SendLocalListResponse(status=status))
         if isinstance(request, DataTransferRequest):
             return await self._data_transfer_answer(request)
         if isinstance(request, ResetRequest):
@@ -494,6 +539,10 @@ class ChargePoint:
         if isinstance(request, ChangeAvailabilityRequest):
             return await self._change_availability(request)
         return _Answer(error=(ErrorCode.NOT_IMPLEMENTED, f"{request.action} is not implemented"))
+
+    def _local_authorization(self) -> LocalAuthorization:
+        """The Local Authorization List and Authorization Cache, under the present configuration."""
+        return LocalAuthorization(self._state, self.configuration, self.clock)
 
     async def _remote_start(self, request: RemoteStartTransactionRequest) -> _Answer:
         """RemoteStartTransaction (spec 5.11): on the given connector, or a free one if none is given."""

@@ -11,6 +11,7 @@ through the status machine of spec 4.9, so an impossible change fails loudly ins
 
 import logging
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -18,13 +19,13 @@ import attrs
 import trio
 
 from actors.authorization import (
-    AuthorizationSettings,
     StartAction,
     StopAction,
     decide_start,
     decide_start_after_authorize,
     decide_stop,
     decide_stop_after_authorize,
+    local_entry,
 )
 from actors.clock import WallClock
 from actors.configuration import Configuration
@@ -42,6 +43,7 @@ from actors.hardware import (
     IdTagPresented,
 )
 from actors.link import CallFailed, CallTimeout
+from actors.local_authorization import LocalAuthorization
 from actors.metering import (
     MeasurandItem,
     Reading,
@@ -173,8 +175,10 @@ class Resynchronise:
 @attrs.frozen
 class _Authorized:
     id_tag: str
-    info: IdTagInfo | None  # None: no answer (offline or timeout)
+    info: IdTagInfo | None  # None: started without asking (remote start, unknown offline), or no answer
     to_stop: bool
+    answered: bool = True
+    """False: the Authorize.req got no answer (offline, timeout, CALLERROR): decide again, offline."""
 
 
 @attrs.frozen
@@ -218,6 +222,7 @@ class Connector:
         availability: str = "Operative",
         interrupted: JsonObject | None = None,
         last_meter: MeterRecord | None = None,
+        charge_point_status: Callable[[], ChargePointStatus] | None = None,
     ) -> None:
         """``availability``, ``interrupted`` and ``last_meter`` are what the state kept for this connector
         before the boot: its availability, the transaction a power cut interrupted, its last reading."""
@@ -227,6 +232,10 @@ class Connector:
         self._configuration = configuration
         self._outbox = outbox
         self._clock = clock
+        self.authorization = LocalAuthorization(state, configuration, clock)
+        """The Local Authorization List and Authorization Cache (spec 3.5)."""
+        self._charge_point_status = charge_point_status or (lambda: ChargePointStatus.AVAILABLE)
+        """The status of connector 0, for the LocalListConflict report."""
         self._name = f"{name}#{connector_id}"
         self._machine = ConnectorStatusMachine(connector_id)
         self._reporter = StatusReporter(connector_id, configuration.integer("MinimumStatusDuration"))
@@ -363,34 +372,53 @@ class Connector:
             return
         transaction = self.transaction
         if transaction is not None:
-            stop = decide_stop(
-                id_tag,
-                transaction_id_tag=transaction.id_tag,
-                transaction_parent_id_tag=transaction.parent_id_tag,
-                presented_info=None,
-                online=self._outbox.online,
-                now=self._clock.now(),
-            )
-            if stop.action is StopAction.ACCEPT:
-                self._stopping_id_tag = id_tag
-                await self._stop(Reason.LOCAL)
-            elif stop.action is StopAction.ASK_CENTRAL_SYSTEM:
-                self._authorize(id_tag, nursery, to_stop=True)
-            return
-        if self._finishing:
-            return
+            await self._decide_stop(id_tag, transaction, nursery, online=self._outbox.online)
+        elif not self._finishing:
+            await self._decide_start(id_tag, nursery, online=self._outbox.online)
+
+    async def _decide_start(self, id_tag: str, nursery: trio.Nursery, *, online: bool) -> None:
+        """Start, ask the Central System or refuse, from what the list and the cache say (spec 3.5, 4.1)."""
+        listed, cached = await self.authorization.lookup(id_tag)
         decision = decide_start(
             id_tag,
-            online=self._outbox.online,
-            local_list_entry=None,
-            cache_entry=None,
-            settings=self._authorization_settings(),
+            online=online,
+            local_list_entry=listed,
+            cache_entry=cached,
+            settings=self.authorization.settings(),
             now=self._clock.now(),
         )
         if decision.action is StartAction.ASK_CENTRAL_SYSTEM:
             self._authorize(id_tag, nursery, to_stop=False)
         elif decision.starts:
             await self._on_authorized(_Authorized(id_tag, decision.id_tag_info, to_stop=False), nursery)
+        else:
+            self._refuse_start()
+
+    async def _decide_stop(
+        self, id_tag: str, transaction: Transaction, nursery: trio.Nursery, *, online: bool
+    ) -> None:
+        """Stop, ask the Central System or refuse, for an idTag presented during a transaction (spec 3.10)."""
+        listed, cached = await self.authorization.lookup(id_tag)
+        settings = self.authorization.settings()
+        stop = decide_stop(
+            id_tag,
+            transaction_id_tag=transaction.id_tag,
+            transaction_parent_id_tag=transaction.parent_id_tag,
+            presented_info=local_entry(local_list_entry=listed, cache_entry=cached, settings=settings),
+            online=online,
+            now=self._clock.now(),
+        )
+        if stop.action is StopAction.ACCEPT:
+            self._stopping_id_tag = id_tag
+            await self._stop(Reason.LOCAL)
+        elif stop.action is StopAction.ASK_CENTRAL_SYSTEM:
+            self._authorize(id_tag, nursery, to_stop=True)
+
+    def _refuse_start(self) -> None:
+        """An idTag may not start: no transaction, and an authorization that waited for the cable lapses."""
+        self._authorized = None
+        if not self.plugged:
+            self._preparing_since = None
 
     async def _on_remote_start(self, command: RemoteStart, nursery: trio.Nursery) -> None:
         free = self.transaction is None and self._fault is None and self.operative and not self._finishing
@@ -398,7 +426,8 @@ class Connector:
         if not (free and self._authorizing is None):
             return
         if self._configuration.boolean("AuthorizeRemoteTxRequests"):
-            self._authorize(command.id_tag, nursery, to_stop=False)
+            # 5.11: as if the idTag were presented here: the list, the cache and/or Authorize.req.
+            await self._decide_start(command.id_tag, nursery, online=self._outbox.online)
         else:
             await self._on_authorized(_Authorized(command.id_tag, None, to_stop=False), nursery)
 
@@ -409,18 +438,45 @@ class Connector:
         nursery.start_soon(self._ask_central_system, id_tag, to_stop)
 
     async def _ask_central_system(self, id_tag: str, to_stop: bool) -> None:
-        info: IdTagInfo | None = None
         try:
             response: AuthorizeResponse = await self._outbox.call(AuthorizeRequest(id_tag=id_tag))
-            info = response.id_tag_info
         except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
             _log.info("%s: Authorize %s not answered: %s", self._name, id_tag, problem)
-        await self._inbox_send.send(_Authorized(id_tag, info, to_stop))
+            await self._inbox_send.send(_Authorized(id_tag, None, to_stop, answered=False))
+            return
+        conflict = await self.authorization.remember(id_tag, response.id_tag_info)  # 4.1: the cache
+        await self._inbox_send.send(_Authorized(id_tag, response.id_tag_info, to_stop))
+        if conflict:
+            await self._report_local_list_conflict()
+
+    async def remember(self, id_tag: str | None, info: IdTagInfo) -> None:
+        """Take in an IdTagInfo of the Central System (StartTransaction.conf, StopTransaction.conf): into the
+        Authorization Cache, or, if it contradicts the Local Authorization List, report LocalListConflict
+        (spec 3.5.1-3.5.3). A conflict waits for the StatusNotification's answer: run it in a task."""
+        if await self.authorization.remember(id_tag, info):
+            await self._report_local_list_conflict()
+
+    async def _report_local_list_conflict(self) -> None:
+        """StatusNotification connectorId 0, errorCode LocalListConflict (spec 3.5.2, 7.6); sent if online."""
+        request = StatusNotificationRequest(
+            connector_id=0,
+            error_code=ChargePointErrorCode.LOCAL_LIST_CONFLICT,
+            status=self._charge_point_status(),
+            timestamp=self._clock.now(),
+        )
+        await self._notify(request)
 
     async def _on_authorized(self, authorized: _Authorized, nursery: trio.Nursery) -> None:
         self._authorizing = None
         now = self._clock.now()
         transaction = self.transaction
+        if not authorized.answered:
+            # No answer: the charge point is offline, and decides again as such (actors.authorization).
+            if authorized.to_stop and transaction is not None:
+                await self._decide_stop(authorized.id_tag, transaction, nursery, online=False)
+            elif not authorized.to_stop and transaction is None:
+                await self._decide_start(authorized.id_tag, nursery, online=False)
+            return
         if authorized.to_stop:
             if transaction is None or authorized.info is None:
                 return
@@ -432,9 +488,7 @@ class Connector:
                 await self._stop(Reason.LOCAL)
             return
         if authorized.info is not None and not decide_start_after_authorize(authorized.info, now=now).starts:
-            self._authorized = None
-            if not self.plugged:
-                self._preparing_since = None
+            self._refuse_start()
             return
         if transaction is not None:
             return
@@ -615,6 +669,8 @@ class Connector:
         into the transaction data.
         """
         transaction = self.transaction
+        if transaction is not None:
+            await self._keep_meter()
         kept = self._items(
             "StopTxnAlignedData" if context is ReadingContext.SAMPLE_CLOCK else "StopTxnSampledData"
         )
@@ -627,7 +683,6 @@ class Connector:
                 transaction.data.add_aligned(meter_value)
             else:
                 transaction.data.add_sampled(meter_value)
-            await self._keep_meter()
         sent = select(meter_value, sent_items) if sent_items else None
         if sent is None:
             return None
@@ -770,17 +825,3 @@ class Connector:
             await self._outbox.call(request)
         except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
             _log.info("%s: StatusNotification not delivered: %s", self._name, problem)
-
-    def _authorization_settings(self) -> AuthorizationSettings:
-        names = (
-            "AuthorizationCacheEnabled",
-            "LocalAuthListEnabled",
-            "LocalAuthorizeOffline",
-            "LocalPreAuthorize",
-            "AllowOfflineTxForUnknownId",
-        )
-        values: dict[str, str | None] = {}
-        for name in names:
-            if self._configuration.definition(name) is not None:
-                values[name] = self._configuration.value(name)
-        return AuthorizationSettings.from_configuration(values)

@@ -14,7 +14,9 @@ from actors.connection import CsmsAddress
 from fleet import __version__
 from fleet.commands import run_csms, run_demo, run_fleet
 from fleet.fleetfile import FleetFileError, load_fleet_file
+from fleet.inspect import print_inspection
 from fleet.runner import DEFAULT_RAMP
+from storage import StorageError
 
 GC_THRESHOLDS = (10_000, 10, 10)
 EXIT_FAILURE = 1
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--database",
         type=Path,
-        help="file for the charge points' persistent state (default: the fleet file's database key); "
-        "this version keeps the state in memory",
+        help="SQLite file for the charge points' persistent state (default: the fleet file's database "
+        "key); a later run carries on from what it holds",
     )
     run.add_argument(
         "--ramp",
@@ -71,6 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="print every message, not only BootNotifications"
     )
     _add_duration(csms)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="print the state each charge point saved in a database",
+        description=(
+            "Print the state each charge point saved in an ocpp-fleet SQLite database: its offline queue "
+            "(depth, and the head: seq, action, attempts, next attempt), its Local Authorization List "
+            "(version, size), its Authorization Cache (size), each connector's availability, open "
+            "transaction and last meter reading (connectors not shown are Operative and idle), and the "
+            "configuration values changed since its first boot. The file is opened read-only: inspecting "
+            "never changes it, and works while 'ocpp-fleet run' writes to it."
+        ),
+    )
+    inspect.add_argument(
+        "database", type=Path, metavar="DB", help="the database file (the fleet file's database key)"
+    )
+    inspect.add_argument(
+        "--charge-point", metavar="ID", help="only this charge point (default: every one in the file)"
+    )
+    inspect.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document instead: a list with an object per charge point",
+    )
     return parser
 
 
@@ -148,16 +174,22 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
         except (FleetFileError, ValueError) as error:
             print(f"ocpp-fleet: {error}", file=sys.stderr)
             return EXIT_USAGE
-        trio.run(
-            functools.partial(
-                run_fleet,
-                fleet_file,
-                out,
-                csms_url=arguments.csms_url,
-                duration=arguments.duration,
-                ramp=arguments.ramp,
+        database = arguments.database or fleet_file.database
+        try:
+            trio.run(
+                functools.partial(
+                    run_fleet,
+                    fleet_file,
+                    out,
+                    csms_url=arguments.csms_url,
+                    duration=arguments.duration,
+                    ramp=arguments.ramp,
+                    database=database,
+                )
             )
-        )
+        except StorageError as error:  # the database cannot be opened: not ours, or of a newer version
+            print(f"ocpp-fleet: {database}: {error}", file=sys.stderr)
+            return EXIT_FAILURE
     elif arguments.command == "csms":
         trio.run(
             functools.partial(
@@ -170,6 +202,14 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                 duration=arguments.duration,
             )
         )
+    elif arguments.command == "inspect":
+        try:
+            print_inspection(
+                out, arguments.database, charge_point_id=arguments.charge_point, as_json=arguments.json
+            )
+        except StorageError as error:
+            print(f"ocpp-fleet: {error}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         parser.print_help()
     return 0

@@ -9,6 +9,7 @@ import json
 import math
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import attrs
@@ -19,7 +20,7 @@ from fleet.csms import CentralSystem, Record
 from fleet.drivers import SessionSettings
 from fleet.fleetfile import ChargePointSpec, FleetFile
 from fleet.runner import DEFAULT_RAMP, Fleet
-from storage import MemoryStorage
+from storage import MemoryStorage, Storage, open_database
 
 __all__ = ["run_csms", "run_demo", "run_fleet"]
 
@@ -46,12 +47,32 @@ async def run_fleet(
     duration: float | None = None,
     ramp: float = DEFAULT_RAMP,
     dialer: Dialer = tcp_dialer,
+    database: Path | None = None,
+    storage: Storage | None = None,
 ) -> None:
-    """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs."""
+    """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs.
+
+    The charge points keep their state in ``storage`` if given, else in the SQLite file ``database`` (by
+    default the fleet file's ``database``), where a later run finds it: a run that was killed recovers as
+    charge points do after a power cut.
+    """
+    if storage is None:
+        path = database if database is not None else fleet_file.database
+        async with await open_database(path) as opened:
+            await run_fleet(
+                fleet_file,
+                out,
+                csms_url=csms_url,
+                duration=duration,
+                ramp=ramp,
+                dialer=dialer,
+                storage=opened,
+            )
+        return
     specs = fleet_file.charge_points()
     if csms_url is not None:
         specs = tuple(attrs.evolve(spec, csms_url=csms_url) for spec in specs)
-    fleet = Fleet(specs, storage=MemoryStorage(), dialer=dialer)
+    fleet = Fleet(specs, storage=storage, dialer=dialer)
     print(f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second", file=out)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(fleet.run, ramp=ramp))

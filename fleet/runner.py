@@ -19,7 +19,7 @@ from fleet.fleetfile import ChargePointSpec
 from fleet.network import NetworkSwitch
 from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
 from fleet.simulated import SimulatedConnector
-from storage import MemoryStorage
+from storage import Storage
 
 __all__ = ["DEFAULT_RAMP", "Fleet", "FleetCounts", "settings_for"]
 
@@ -61,9 +61,10 @@ class Fleet:
     """Many charge points sharing one storage and one way of reaching the Central System."""
 
     def __init__(
-        self, specs: Sequence[ChargePointSpec], *, storage: MemoryStorage, dialer: Dialer = tcp_dialer
+        self, specs: Sequence[ChargePointSpec], *, storage: Storage, dialer: Dialer = tcp_dialer
     ) -> None:
         self._specs = list(specs)
+        self._storage = storage
         self._rng = random.Random()  # one for all: jitter needs randomness, not a generator per charge point
         self.hardware = {
             spec.id: [SimulatedConnector(max_power_w=spec.max_power_w) for _ in range(spec.connectors)]
@@ -131,6 +132,10 @@ class Fleet:
             self.power_cuts += 1
             scope.cancel()
 
+    def reboot(self, charge_point_id: str) -> None:
+        """A reboot: the charge point stops its transactions (reason Reboot), then boots again."""
+        self._by_id[charge_point_id].request_reboot()
+
     def apply(self, event: ScenarioEvent) -> None:
         """Play one scenario event on its charge point(s)."""
         targets = list(self._by_id) if event.charge_point == ALL_CHARGE_POINTS else [event.charge_point]
@@ -141,7 +146,9 @@ class Fleet:
                 self.networks[charge_point_id].cut()
             elif event.kind is ScenarioKind.NETWORK_UP:
                 self.networks[charge_point_id].restore()
-            else:  # power_loss, reboot
+            elif event.kind is ScenarioKind.REBOOT:
+                self.reboot(charge_point_id)
+            else:
                 self.cut_power(charge_point_id)
 
     async def play(self, scenario: Sequence[ScenarioEvent]) -> None:
@@ -152,10 +159,18 @@ class Fleet:
             self.apply(event)
 
     async def _supervise(self, charge_point: ChargePoint) -> None:
+        await self._restore_meters(charge_point.settings.charge_point_id)
         while True:
             with trio.CancelScope() as power:
                 self._power[charge_point.settings.charge_point_id] = power
                 await self._run_until_crash(charge_point)
+
+    async def _restore_meters(self, charge_point_id: str) -> None:
+        """Simulated meters start where the kept readings left off: registers never go back."""
+        meters = await self._storage.charge_point(charge_point_id).load_meters()
+        for number, meter in meters.items():
+            if 1 <= number <= len(self.hardware[charge_point_id]):
+                self.hardware[charge_point_id][number - 1].restore_register(meter.energy_wh)
 
     async def _run_until_crash(self, charge_point: ChargePoint) -> None:
         while True:

@@ -101,6 +101,11 @@ class SimulatedConnector:
         self._advance()
         return self._energy_wh
 
+    def restore_register(self, energy_wh: float) -> None:
+        """Set the energy register forward to a kept reading (a meter never goes back)."""
+        self._advance()
+        self._energy_wh = max(self._energy_wh, energy_wh)
+
     def read(self, measurand: Measurand, phase: Phase | None) -> float | None:
         self._advance()
         power = self._power_w()

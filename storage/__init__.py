@@ -12,20 +12,25 @@ from storage.connectors import MeterRecord
 from storage.database import Database, Synchronous, open_database
 from storage.encoding import JsonObject
 from storage.errors import StorageError
+from storage.inspect import ChargePointSummary, ConnectorSummary, inspect_database
 from storage.memory import MemoryStorage
 from storage.queue import QueuedMessage
-from storage.state import ChargePointState
+from storage.state import ChargePointState, Storage
 
 __all__ = [
     "CacheEntry",
     "ChargePointState",
+    "ChargePointSummary",
+    "ConnectorSummary",
     "Database",
     "JsonObject",
     "MemoryStorage",
     "MeterRecord",
     "QueuedMessage",
     "SqliteChargePointState",
+    "Storage",
     "StorageError",
     "Synchronous",
+    "inspect_database",
     "open_database",
 ]

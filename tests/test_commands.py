@@ -12,6 +12,7 @@ from fleet.cli import main
 from fleet.commands import run_demo, run_fleet
 from fleet.csms import CentralSystem
 from fleet.fleetfile import load_fleet_file
+from storage import MemoryStorage
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fleet.toml"
 
@@ -30,7 +31,12 @@ async def test_run_brings_up_every_charge_point_of_the_example(
             return client
 
         await run_fleet(
-            load_fleet_file(EXAMPLE), out, csms_url="ws://csms.test/ocpp", duration=12, dialer=dial
+            load_fleet_file(EXAMPLE),
+            out,
+            csms_url="ws://csms.test/ocpp",
+            duration=12,
+            dialer=dial,
+            storage=MemoryStorage(),
         )
         nursery.cancel_scope.cancel()
     lines = out.getvalue().splitlines()
