@@ -93,7 +93,7 @@ from actors.ocpp import (
     UnlockConnectorResponse,
     UnlockStatus,
 )
-from actors.outbox import Offline, Outbox, QueuedAnswer, RetryPolicy
+from actors.outbox import DeliveryCounts, Offline, Outbox, QueuedAnswer, RetryPolicy
 from actors.registration import Registration, boot_retry_delay
 from storage import ChargePointState
 
@@ -200,6 +200,11 @@ class ChargePoint:
         self.connectors: dict[int, Connector] = {}
         self.operative = True
         """Whether the charge point as a whole (connector 0) is operative."""
+
+    @property
+    def outbox_counts(self) -> DeliveryCounts:
+        """What became of the transaction-related messages taken from the queue since :meth:`run` began."""
+        return self._outbox.counts
 
     @property
     def clock(self) -> WallClock:

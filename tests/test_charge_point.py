@@ -380,7 +380,9 @@ async def test_get_configuration_all_listed_unknown_and_too_many(
         assert required_core_keys <= set(keys)
         assert keys["NumberOfConnectors"] == KeyValue(key="NumberOfConnectors", readonly=True, value="2")
         assert keys["HeartbeatInterval"] == KeyValue(key="HeartbeatInterval", readonly=False, value="300")
-        assert keys["SupportedFeatureProfiles"].value == "Core"
+        assert keys["SupportedFeatureProfiles"].value == "Core,LocalAuthListManagement"
+        for key in ("LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength"):
+            assert key in keys, "9.2: required keys of the Local Auth List Management profile"
 
         listed = (
             await connection.call(GetConfigurationRequest(key=("heartbeatinterval", "Colour")))

@@ -72,6 +72,7 @@ class Csms:
     def __init__(self, connection: ScriptedConnection, nursery: trio.Nursery) -> None:
         self.connection = connection
         self.statuses: list[tuple[int, ChargePointStatus, str | None]] = []
+        self.status_requests: list[StatusNotificationRequest] = []
         self.status_times: list[float] = []
         self._status_arrived = trio.Event()
         self.next_transaction_id = 100
@@ -94,6 +95,7 @@ class Csms:
             if isinstance(event.request, StatusNotificationRequest):
                 request = event.request
                 self.statuses.append((request.connector_id, request.status, request.info))
+                self.status_requests.append(request)
                 self.status_times.append(now)
                 self._status_arrived.set()
                 self._status_arrived = trio.Event()
@@ -111,6 +113,12 @@ class Csms:
         await self.connection.websocket.send_message(
             self.connection.session.result(received.unique_id, response)
         )
+        return received
+
+    async def take(self, request_type: type[Any]) -> Received:
+        """The next CALL, which must be of ``request_type``, left unanswered."""
+        received = await self._calls.receive()
+        assert isinstance(received.request, request_type), f"expected {request_type.__name__}, got {received}"
         return received
 
     def usual(self, request: Any) -> Any:
@@ -194,6 +202,7 @@ async def bring_up(
     assert csms.statuses == [(0, S.AVAILABLE, None), (1, S.AVAILABLE, None), (2, S.AVAILABLE, None)]
     csms.statuses.clear()
     csms.status_times.clear()
+    csms.status_requests.clear()
     return Site(charge_point, csms, plugs)
 
 
