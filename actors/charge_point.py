@@ -220,11 +220,9 @@ class ChargePoint:
 
     async def run(self) -> None:
         """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._outbox.run_sender)
-            while True:
-                self.boots += 1
-                await self._power_on()
+        while True:
+            self.boots += 1
+            await self._power_on()
 
     async def _power_on(self) -> None:
         """One power-on: load the persistent state, then connect, register and serve until a reboot."""
@@ -252,6 +250,7 @@ class ChargePoint:
             for number, hardware in enumerate(self._hardware, start=1)
         }
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._outbox.run_sender)
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
             nursery.start_soon(self._main_meter_aligned_values)

@@ -85,9 +85,13 @@ class Link:
             unique_id, text = self._session.call(request)
             self._answer_arrived = arrived = trio.Event()
             self._answer = None
-            await self._send(text)
-            with trio.move_on_after(self._answer_timeout):
-                await arrived.wait()
+            try:
+                await self._send(text)
+                with trio.move_on_after(self._answer_timeout):
+                    await arrived.wait()
+            except trio.Cancelled:
+                self._session.give_up()  # whoever calls next on this link must not find it outstanding
+                raise
             answer, self._answer_arrived, self._answer = self._answer, None, None
             if answer is None and self.lost_reason is not None:
                 raise ConnectionLost(self.lost_reason)
