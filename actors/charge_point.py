@@ -67,6 +67,7 @@ from actors.ocpp import (
     GetLocalListVersionResponse,
     HeartbeatRequest,
     HeartbeatResponse,
+    IdTagInfo,
     InvalidCall,
     Measurand,
     MeterValuesRequest,
@@ -89,6 +90,7 @@ from actors.ocpp import (
     SendLocalListResponse,
     StartTransactionRequest,
     StatusNotificationRequest,
+    StopTransactionRequest,
     UnlockConnectorRequest,
     UnlockConnectorResponse,
     UnlockStatus,
@@ -301,12 +303,20 @@ class ChargePoint:
         )
 
     async def _on_queued_answer(self, answer: QueuedAnswer) -> None:
-        """A queued message was answered: StartTransaction's answer goes to its connector."""
-        request = answer.request
+        """A queued message was answered: StartTransaction's answer goes to its connector; the IdTagInfo of
+        StartTransaction.conf and StopTransaction.conf goes into the Authorization Cache (spec 3.5.1)."""
+        request, response = answer.request, answer.response
         if isinstance(request, StartTransactionRequest):
             connector = self.connectors.get(request.connector_id)
             if connector is not None:
                 await connector.answered(answer)
+        if isinstance(request, StartTransactionRequest | StopTransactionRequest):
+            await self._remember(request.id_tag, response.id_tag_info)
+
+    async def _remember(self, id_tag: str | None, info: IdTagInfo | None) -> None:
+        local_authorization = self._local_authorization()
+        if id_tag is not None and info is not None and await local_authorization.remember(id_tag, info):
+            await self._report_local_list_conflict()
 
     def _measurands(self) -> frozenset[Measurand]:
         """What every connector's meter can report: only these are accepted in measurand lists."""
@@ -619,6 +629,17 @@ class ChargePoint:
             timestamp=self.clock.now(),
         )
         await self._call_ignoring_failure(link, request)
+
+    async def _report_local_list_conflict(self) -> None:
+        """StatusNotification connectorId 0, errorCode LocalListConflict (spec 3.5.2, 7.6), if online."""
+        request = StatusNotificationRequest(
+            connector_id=0,
+            error_code=ChargePointErrorCode.LOCAL_LIST_CONFLICT,
+            status=self.status,
+            timestamp=self.clock.now(),
+        )
+        with contextlib.suppress(Offline, CallFailed, CallTimeout, ConnectionLost):
+            await self._outbox.call(request)
 
     def _get_configuration(self, request: GetConfigurationRequest) -> _Answer:
         maximum = self.configuration.integer("GetConfigurationMaxKeys")

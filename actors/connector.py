@@ -449,13 +449,6 @@ class Connector:
         if conflict:
             await self._report_local_list_conflict()
 
-    async def remember(self, id_tag: str | None, info: IdTagInfo) -> None:
-        """Take in an IdTagInfo of the Central System (StartTransaction.conf, StopTransaction.conf): into the
-        Authorization Cache, or, if it contradicts the Local Authorization List, report LocalListConflict
-        (spec 3.5.1-3.5.3). A conflict waits for the StatusNotification's answer: run it in a task."""
-        if await self.authorization.remember(id_tag, info):
-            await self._report_local_list_conflict()
-
     async def _report_local_list_conflict(self) -> None:
         """StatusNotification connectorId 0, errorCode LocalListConflict (spec 3.5.2, 7.6); sent if online."""
         request = StatusNotificationRequest(

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(depth, and the head: seq, action, attempts, next attempt), its Local Authorization List "
             "(version, size), its Authorization Cache (size), each connector's availability, open "
             "transaction and last meter reading (connectors not shown are Operative and idle), and the "
-            "configuration values changed since its first boot. The file is opened read-only: inspecting "
+            "configuration values it keeps. The file is opened read-only: inspecting "
             "never changes it, and works while 'ocpp-fleet run' writes to it."
         ),
     )

@@ -41,8 +41,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from actors.charge_point import SUPPORTED_MEASURANDS
-from actors.configuration import Configuration, core_keys
+from actors.charge_point import SUPPORTED_MEASURANDS, configuration_keys
+from actors.configuration import Configuration
 from actors.ocpp import ChargePointErrorCode, ConfigurationStatus
 from fleet.drivers import SessionSettings
 from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
@@ -516,12 +516,13 @@ def _configuration(value: Any, path: str) -> dict[str, str]:
 
 def _check_configuration(values: Mapping[str, str], connectors: int, path: str) -> None:
     """Every key must be one the charge point knows and may be set, to a value it accepts."""
-    configuration = Configuration(core_keys(connectors, SUPPORTED_MEASURANDS))
+    definitions = configuration_keys(connectors, SUPPORTED_MEASURANDS)
+    configuration = Configuration(definitions)
     for key, value in values.items():
         definition = configuration.definition(key)
         where = _join(path, key)
         if definition is None:
-            names = [known.name for known in core_keys(connectors, SUPPORTED_MEASURANDS)]
+            names = [known.name for known in definitions]
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise _Invalid(where, f"not a configuration key of these charge points{hint}")

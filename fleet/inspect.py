@@ -57,9 +57,7 @@ def _block(summary: ChargePointSummary) -> list[str]:
     for connector in summary.connectors:
         lines.extend(_connector(connector))
     configuration = [f"{key} = {value}" for key, value in summary.configuration.items()]
-    lines.append(
-        _line("configuration", configuration[0] if configuration else "none changed since first boot")
-    )
+    lines.append(_line("configuration", configuration[0] if configuration else "none kept"))
     lines.extend(_line("", item) for item in configuration[1:])
     return lines
 

@@ -1,4 +1,4 @@
-"""Configuration values a charge point changed since its first boot (ChangeConfiguration)."""
+"""Configuration values a charge point keeps: those it started with and those changed since."""
 
 import sqlite3
 

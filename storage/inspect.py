@@ -86,7 +86,7 @@ class ChargePointSummary:
     connectors: tuple[ConnectorSummary, ...]
     """Connector 0 and every connector that saved something, by id; the others are Operative and idle."""
     configuration: dict[str, str]
-    """The configuration values changed since the first boot, by key in sorted order."""
+    """The configuration values kept (set at the first boot or changed since), by key in sorted order."""
 
 
 def check_tables(connection: sqlite3.Connection) -> None:

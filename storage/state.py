@@ -28,7 +28,7 @@ class ChargePointState(Protocol):
         ...
 
     async def load_configuration(self) -> dict[str, str]:
-        """The configuration values changed since the first boot, by key."""
+        """The configuration values kept (set at the first boot or changed since), by key."""
         ...
 
     async def save_configuration(self, key: str, value: str) -> None:

@@ -86,7 +86,7 @@ CP-0002
   local list      version 0, 0 idTags
   cache           0 idTags
   connector 0     Operative
-  configuration   none changed since first boot
+  configuration   none kept
 """
 
 EXPECTED_JSON = [

@@ -29,9 +29,13 @@ from actors.ocpp import (
     MeterValuesRequest,
     Reason,
     RegistrationStatus,
+    RemoteStartStopStatus,
+    RemoteStartTransactionRequest,
+    RemoteStartTransactionResponse,
     StartTransactionRequest,
     StartTransactionResponse,
     StopTransactionRequest,
+    StopTransactionResponse,
 )
 from fleet.simulated import EvModel, SimulatedConnector
 from storage.memory import MemoryChargePointState
@@ -521,4 +525,46 @@ async def test_the_queue_bound_drops_intermediate_meter_values_never_start_or_st
         assert [sample.request.meter_value[0].timestamp - started for sample in samples] == [
             timedelta(seconds=10 * k) for k in range(13, 21)
         ]
+        nursery.cancel_scope.cancel()
+
+
+# IdTagInfo of the answers to queued messages (spec 3.5.1)
+
+
+async def test_start_and_stop_answers_update_the_authorization_cache(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    """StartTransaction.conf's Accepted lets the idTag start offline later (LocalAuthorizeOffline); a
+    StopTransaction.conf's Blocked, once cached, refuses it offline."""
+    async with trio.open_nursery() as nursery:
+        station = Station(nursery, scripted, MeterValueSampleInterval="0")
+        csms = await station.power_on()
+        await csms.online()
+        answer = await csms.call(RemoteStartTransactionRequest(id_tag="APP-7", connector_id=1))
+        assert answer == RemoteStartTransactionResponse(status=RemoteStartStopStatus.ACCEPTED)
+        station.plugs[0].plug_in(EV)
+        await csms.expect(StartTransactionRequest)  # no Authorize: AuthorizeRemoteTxRequests is false
+        await trio.testing.wait_all_tasks_blocked()
+        cached = await station.state.cache_get("app-7")
+        assert cached is not None
+        assert cached.status == "Accepted"
+        station.go_offline()
+        await csms.connection.close()
+        station.plugs[1].plug_in(EV)
+        station.plugs[1].present_id_tag("APP-7")
+        await trio.sleep(1)
+        assert station.charge_point is not None
+        assert station.charge_point.connectors[2].transaction is not None, "started offline from the cache"
+        station.plugs[1].present_id_tag("APP-7")
+        station.plugs[0].present_id_tag("APP-7")
+        station.come_online()
+        csms = await station.reconnected()
+        blocked = StopTransactionResponse(id_tag_info=IdTagInfo(status=AuthorizationStatus.BLOCKED))
+        await csms.expect(StartTransactionRequest)
+        await csms.expect(StopTransactionRequest, blocked)
+        await csms.expect(StopTransactionRequest, blocked)
+        await trio.testing.wait_all_tasks_blocked()
+        cached = await station.state.cache_get("APP-7")
+        assert cached is not None
+        assert cached.status == "Blocked"
         nursery.cancel_scope.cancel()
