@@ -126,7 +126,6 @@ class Outbox:
         self._link: Link | None = None
         self._ready = trio.Event()
         self._queued = trio.Event()
-        self._empty = False
         self._emptied = trio.Event()
         self.on_answer: AnswerListener | None = None
         """Hears of every answer to a queued message, before the next message leaves."""
@@ -165,12 +164,11 @@ class Outbox:
         or MeterValues refers to: their ``transactionId`` is replaced by the Central System's id when sent.
         """
         await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
-        self._empty = False
         self._queued.set()
 
     async def drained(self) -> None:
         """Return once the queue is empty."""
-        while not self._empty:
+        while await self._state.depth() > 0:
             await self._emptied.wait()
 
     async def run_sender(self) -> None:
@@ -179,12 +177,10 @@ class Outbox:
             self._queued = trio.Event()
             message = await self._state.head()
             if message is None:
-                self._empty = True
                 self._emptied.set()
                 self._emptied = trio.Event()
                 await self._queued.wait()
                 continue
-            self._empty = False
             await self._deliver(message)
 
     async def _deliver(self, message: QueuedMessage) -> None:

@@ -37,6 +37,7 @@ from actors.ocpp import (
     StopTransactionRequest,
     StopTransactionResponse,
 )
+from actors.outbox import RetryPolicy, after_failure
 from fleet.simulated import EvModel, SimulatedConnector
 from storage.memory import MemoryChargePointState
 
@@ -568,3 +569,17 @@ async def test_start_and_stop_answers_update_the_authorization_cache(
         assert cached is not None
         assert cached.status == "Blocked"
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("failures", "attempts", "interval", "wait"),
+    [
+        (1, 3, 60, 60),  # the example of spec 3.7.1: 60 s after the first failure,
+        (2, 3, 60, 120),  # 120 s after the second,
+        (3, 3, 60, None),  # and the third failure drops it
+        (1, 1, 60, None),  # one attempt: no retry
+        (4, 5, 0, 0),  # a zero interval retries at once
+    ],
+)
+def test_the_retry_rule(failures: int, attempts: int, interval: int, wait: float | None) -> None:
+    assert after_failure(failures, RetryPolicy(attempts=attempts, retry_interval=interval)) == wait
