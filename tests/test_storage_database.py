@@ -153,7 +153,7 @@ WRITER = textwrap.dedent(
         n = 0
         while True:
             await state.save_configuration(f"key-{n}", str(n))
-            print(charge_point_id, n, flush=True)
+            print(f"{charge_point_id} {n}", flush=True)
             n += 1
 
     async def main():
@@ -184,7 +184,7 @@ def test_every_acknowledged_write_survives_a_killed_process(tmp_path: Path) -> N
         os.kill(child.pid, signal.SIGKILL)
         rest, _ = child.communicate()
     assert child.returncode == -signal.SIGKILL
-    for line in rest.splitlines():  # acknowledged before the kill, read after it
+    for line in rest.split("\n")[:-1]:  # acknowledged before the kill, read after it; not a cut last line
         charge_point_id, n = line.split()
         acknowledged[charge_point_id] = int(n)
 
