@@ -501,32 +501,33 @@ class Connector:
         if self.hardware.has_lock and not await self.hardware.lock():
             self._fault = FaultDetected(ChargePointErrorCode.CONNECTOR_LOCK_FAILURE)
             return
-        now = trio.current_time()
-        meter_start = register_wh(self.hardware.energy_wh())
         local_id = await self._outbox.new_local_transaction()
-        self.transaction = Transaction(
-            local_id=local_id,
-            id_tag=id_tag,
-            parent_id_tag=info.parent_id_tag if info is not None else None,
-            meter_start=meter_start,
-            started_at=now,
-            data=TransactionData(self._items("StopTxnSampledData"), self._items("StopTxnAlignedData")),
-        )
-        self._ev_suspended = False
-        self._evse_suspended = False
-        self._stopping_id_tag = None
-        self._sampled_until = now
-        request = StartTransactionRequest(
-            connector_id=self.connector_id,
-            id_tag=id_tag,
-            meter_start=meter_start,
-            timestamp=self._clock.now(),
-        )
-        # The record first: a power cut between the two leaves a transaction that is stopped at the next
-        # boot and whose messages, having no StartTransaction, are dropped; never a start without a stop.
-        await self._state.save_transaction(self.connector_id, self._record(self.transaction, request))
-        await self._outbox.queue(request, local_transaction=local_id)
-        await self._take_meter_value(ReadingContext.TRANSACTION_BEGIN)
+        async with self._outbox.in_order:
+            now = trio.current_time()
+            meter_start = register_wh(self.hardware.energy_wh())
+            self.transaction = Transaction(
+                local_id=local_id,
+                id_tag=id_tag,
+                parent_id_tag=info.parent_id_tag if info is not None else None,
+                meter_start=meter_start,
+                started_at=now,
+                data=TransactionData(self._items("StopTxnSampledData"), self._items("StopTxnAlignedData")),
+            )
+            self._ev_suspended = False
+            self._evse_suspended = False
+            self._stopping_id_tag = None
+            self._sampled_until = now
+            request = StartTransactionRequest(
+                connector_id=self.connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp=self._clock.now(),
+            )
+            await self._take_meter_value(ReadingContext.TRANSACTION_BEGIN, at=request.timestamp)
+            # The record first: a power cut between the two leaves a transaction that is stopped at the next
+            # boot and whose messages, having no StartTransaction, are dropped; never a start without a stop.
+            await self._state.save_transaction(self.connector_id, self._record(self.transaction, request))
+            await self._outbox.queue(request, local_transaction=local_id)
         await self._switch_power()
 
     def _record(self, transaction: Transaction, start: StartTransactionRequest) -> JsonObject:
@@ -565,18 +566,21 @@ class Connector:
         transaction = self.transaction
         if transaction is None:
             return False
-        await self._take_meter_value(ReadingContext.TRANSACTION_END)
         id_tag = self._stopping_id_tag
         user_stopped = reason is Reason.LOCAL and id_tag is not None
-        request = StopTransactionRequest(
-            meter_stop=register_wh(self.hardware.energy_wh()),
-            timestamp=self._clock.now(),
-            transaction_id=transaction.transaction_id or 0,
-            id_tag=id_tag if user_stopped else None,
-            reason=reason,
-            transaction_data=transaction.data.values(),
-        )
-        await self._outbox.queue(request, local_transaction=transaction.local_id)
+        async with self._outbox.in_order:
+            now = self._clock.now()
+            meter_stop = register_wh(self.hardware.energy_wh())
+            await self._take_meter_value(ReadingContext.TRANSACTION_END, at=now)
+            request = StopTransactionRequest(
+                meter_stop=meter_stop,
+                timestamp=now,
+                transaction_id=transaction.transaction_id or 0,
+                id_tag=id_tag if user_stopped else None,
+                reason=reason,
+                transaction_data=transaction.data.values(),
+            )
+            await self._outbox.queue(request, local_transaction=transaction.local_id)
         await self._state.delete_transaction(self.connector_id)
         self.transaction = None
         if self._availability_scheduled:
@@ -591,18 +595,25 @@ class Connector:
             await self.hardware.unlock()
         return True
 
-    async def _keep_meter(self) -> None:
+    async def _keep_meter(self, register: int, at: datetime) -> None:
         """Keep the meter register, so that a StopTransaction after a power cut carries the last reading."""
-        register = register_wh(self.hardware.energy_wh())
-        await self._state.save_meter(
-            self.connector_id, float(register), {"register_wh": register}, self._clock.now()
-        )
+        await self._state.save_meter(self.connector_id, float(register), {"register_wh": register}, at)
 
     async def _stop_after_power_loss(self, record: JsonObject, meter: MeterRecord | None) -> None:
         """Stop a transaction that a power cut interrupted: reason PowerLoss, with the last kept reading
         (spec 4.10, 7.38), queued after its StartTransaction. Nothing is queued if its StopTransaction
         already waits (the power went between queueing it and forgetting the transaction)."""
         local_id = int(record["local_id"])
+        async with self._outbox.in_order:
+            await self._queue_power_loss_stop(local_id, record, meter)
+        await self._state.delete_transaction(self.connector_id)
+        if self._availability_scheduled:
+            await self._state.save_availability(self.connector_id, INOPERATIVE)
+            self._availability_scheduled = False
+
+    async def _queue_power_loss_stop(
+        self, local_id: int, record: JsonObject, meter: MeterRecord | None
+    ) -> None:
         if "StopTransaction" not in await self._state.queued_actions(local_id):
             started_at = parse_datetime(record["started_at"])
             if meter is not None and meter.at >= started_at:
@@ -613,10 +624,6 @@ class Connector:
                 meter_stop=meter_stop, timestamp=stopped_at, transaction_id=0, reason=Reason.POWER_LOSS
             )
             await self._outbox.queue(request, local_transaction=local_id)
-        await self._state.delete_transaction(self.connector_id)
-        if self._availability_scheduled:
-            await self._state.save_availability(self.connector_id, INOPERATIVE)
-            self._availability_scheduled = False
 
     async def _change_availability(self, operative: bool) -> bool:
         """ChangeAvailability (spec 5.2), kept before it is answered: whether it applies at once (else it
@@ -654,21 +661,23 @@ class Connector:
         return None if value is None else Reading(value)
 
     async def _take_meter_value(
-        self, context: ReadingContext, sent_items: list[MeasurandItem] | None = None
+        self, context: ReadingContext, sent_items: list[MeasurandItem] | None = None, *, at: datetime
     ) -> MeterValuesRequest | None:
-        """Read the meter once for what is sent and what StopTransaction will carry (spec 3.16, 4.10).
+        """Read the meter once, at ``at``, for what is sent and what StopTransaction will carry (spec 3.16,
+        4.10); during a transaction, keep the register reading for a StopTransaction after a power cut.
 
         Returns the MeterValues request for ``sent_items``, if any; Transaction.Begin/End values only go
-        into the transaction data.
+        into the transaction data. Call it in the outbox's ``in_order`` with the message it goes with.
         """
         transaction = self.transaction
-        if transaction is not None:
-            await self._keep_meter()
         kept = self._items(
             "StopTxnAlignedData" if context is ReadingContext.SAMPLE_CLOCK else "StopTxnSampledData"
         )
         wanted = (sent_items or []) + (kept if transaction is not None else [])
-        meter_value = build_meter_value(self._clock.now(), wanted, context, self._read)
+        register = register_wh(self.hardware.energy_wh())
+        meter_value = build_meter_value(at, wanted, context, self._read)
+        if transaction is not None:
+            await self._keep_meter(register, at)
         if meter_value is None:
             return None
         if transaction is not None:
@@ -734,9 +743,12 @@ class Connector:
         transaction = self.transaction
         if transaction is not None and self._sample_due() <= now:
             self._sampled_until = self._sample_due()
-            request = await self._take_meter_value(ReadingContext.SAMPLE_PERIODIC, self._sampled_items())
-            if request is not None:
-                await self._outbox.queue(request, local_transaction=transaction.local_id)
+            async with self._outbox.in_order:
+                request = await self._take_meter_value(
+                    ReadingContext.SAMPLE_PERIODIC, self._sampled_items(), at=self._clock.now()
+                )
+                if request is not None:
+                    await self._outbox.queue(request, local_transaction=transaction.local_id)
         limit = transaction.energy_limit_wh if transaction is not None else None
         if limit is not None and self.hardware.energy_wh() >= limit:
             self._evse_suspended = True
@@ -746,12 +758,13 @@ class Connector:
             self._finishing = self.plugged  # B6: the cable stays, the user must take it away
         if self._aligned_due() <= now:
             self._next_aligned = None
-            request = await self._take_meter_value(
-                ReadingContext.SAMPLE_CLOCK, self._items("MeterValuesAlignedData")
-            )
-            if request is not None and transaction is not None:
-                await self._outbox.queue(request, local_transaction=transaction.local_id)
-            elif request is not None:
+            async with self._outbox.in_order:
+                request = await self._take_meter_value(
+                    ReadingContext.SAMPLE_CLOCK, self._items("MeterValuesAlignedData"), at=self._clock.now()
+                )
+                if request is not None and transaction is not None:
+                    await self._outbox.queue(request, local_transaction=transaction.local_id)
+            if request is not None and transaction is None:
                 nursery.start_soon(self._send_meter_values, request)
         if self._reporter.next_due() is not None:
             self._reports_waiting.set()

@@ -127,6 +127,10 @@ class Outbox:
         self._ready = trio.Event()
         self._queued = trio.Event()
         self._emptied = trio.Event()
+        self.in_order = trio.Lock()
+        """Held by a connector from taking a transaction-related message's timestamp (and meter reading)
+        until the message is queued, so that the queue's order is the order of the timestamps across the
+        connectors of the charge point (spec 3.7: chronological order)."""
         self.on_answer: AnswerListener | None = None
         """Hears of every answer to a queued message, before the next message leaves."""
         self.counts = DeliveryCounts()
