@@ -6,6 +6,7 @@ charge point reconnects with back-off and jitter and does not register again onc
 """
 
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -36,6 +37,7 @@ from actors.connector import (
     RemoteStart,
     Resynchronise,
     StopTransaction,
+    TriggerMeterValues,
     Unlock,
 )
 from actors.hardware import ConnectorHardware
@@ -60,7 +62,11 @@ from actors.ocpp import (
     DataTransferRequest,
     DataTransferResponse,
     DataTransferStatus,
+    DiagnosticsStatus,
+    DiagnosticsStatusNotificationRequest,
     ErrorCode,
+    FirmwareStatus,
+    FirmwareStatusNotificationRequest,
     GetConfigurationRequest,
     GetConfigurationResponse,
     GetLocalListVersionRequest,
@@ -70,6 +76,7 @@ from actors.ocpp import (
     IdTagInfo,
     InvalidCall,
     Measurand,
+    MessageTrigger,
     MeterValuesRequest,
     ReadingContext,
     Reason,
@@ -91,12 +98,16 @@ from actors.ocpp import (
     StartTransactionRequest,
     StatusNotificationRequest,
     StopTransactionRequest,
+    TriggerMessageRequest,
+    TriggerMessageResponse,
+    TriggerMessageStatus,
     UnlockConnectorRequest,
     UnlockConnectorResponse,
     UnlockStatus,
 )
 from actors.outbox import DeliveryCounts, Offline, Outbox, QueuedAnswer, RetryPolicy
 from actors.registration import Registration, boot_retry_delay
+from actors.trigger import trigger_status, triggered_connectors
 from storage import ChargePointState
 
 __all__ = ["ChargePoint", "ChargePointSettings", "DataTransferHandler", "NotAccepted"]
@@ -117,7 +128,7 @@ SUPPORTED_MEASURANDS = (
 )
 """What the simulated meter of a connector measures."""
 
-SUPPORTED_FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
+SUPPORTED_FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "RemoteTrigger")
 
 
 def configuration_keys(connectors: int, measurands: Iterable[Measurand]) -> tuple[KeyDefinition, ...]:
@@ -196,6 +207,11 @@ class ChargePoint:
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
         self._reboot_wanted = trio.Event()
+        self._boot_wanted = trio.Event()
+        self.firmware_status = FirmwareStatus.IDLE
+        """The state of a firmware update, as FirmwareStatusNotification reports it (Idle: none going on)."""
+        self.diagnostics_status = DiagnosticsStatus.IDLE
+        """The state of a diagnostics upload, as DiagnosticsStatusNotification reports it."""
         self._link: Link | None = None
         self._outbox = Outbox(state, self.clock, self._retry_policy, name=settings.charge_point_id)
         self._outbox.on_answer = self._on_queued_answer
@@ -433,14 +449,22 @@ class ChargePoint:
                 await trio.sleep(self.settings.backoff.delay(failures, self._rng))
                 failures += 1
                 continue
-            self.registration.status = response.status
-            if response.status is RegistrationStatus.ACCEPTED:
-                self.clock.synchronise(response.current_time)
-                if response.interval > 0:
-                    await self._set_configuration("HeartbeatInterval", str(response.interval))
+            await self._registered(response)
+            if self.registration.accepted:
                 return
-            await trio.sleep(boot_retry_delay(response.interval, failures, self.settings.backoff, self._rng))
+            delay = boot_retry_delay(response.interval, failures, self.settings.backoff, self._rng)
+            with trio.move_on_after(delay):
+                await self._boot_wanted.wait()  # TriggerMessage BootNotification: at once
+            self._boot_wanted = trio.Event()
             failures += 1
+
+    async def _registered(self, response: BootNotificationResponse) -> None:
+        """Take in a BootNotification answer: the registration, and if Accepted the time and interval."""
+        self.registration.status = response.status
+        if response.status is RegistrationStatus.ACCEPTED:
+            self.clock.synchronise(response.current_time)
+            if response.interval > 0:
+                await self._set_configuration("HeartbeatInterval", str(response.interval))
 
     def _boot_notification(self) -> BootNotificationRequest:
         settings = self.settings
@@ -552,7 +576,59 @@ class ChargePoint:
             return await self._unlock(request)
         if isinstance(request, ChangeAvailabilityRequest):
             return await self._change_availability(request)
+        if isinstance(request, TriggerMessageRequest):
+            return self._trigger(request)
         return _Answer(error=(ErrorCode.NOT_IMPLEMENTED, f"{request.action} is not implemented"))
+
+    def _trigger(self, request: TriggerMessageRequest) -> _Answer:
+        """TriggerMessage (spec 5.17): answered first, then the requested message is sent (also while
+        Pending, which the Central System may use to have the charge point register now)."""
+        status = trigger_status(request.requested_message, request.connector_id, self.settings.connectors)
+        send = functools.partial(self._send_triggered, request.requested_message, request.connector_id)
+        accepted = status is TriggerMessageStatus.ACCEPTED
+        return _Answer(TriggerMessageResponse(status=status), then=send if accepted else None)
+
+    async def _send_triggered(self, requested: MessageTrigger, connector_id: int | None, link: Link) -> None:
+        match requested:
+            case MessageTrigger.BOOT_NOTIFICATION if not self.registration.accepted:
+                self._boot_wanted.set()  # the registration sends it at once
+            case MessageTrigger.BOOT_NOTIFICATION:
+                response = await self._call_ignoring_failure(link, self._boot_notification())
+                if isinstance(response, BootNotificationResponse):
+                    await self._registered(response)
+            case MessageTrigger.HEARTBEAT:
+                response = await self._call_ignoring_failure(link, HeartbeatRequest())
+                if isinstance(response, HeartbeatResponse):
+                    self.clock.synchronise(response.current_time)
+            case MessageTrigger.FIRMWARE_STATUS_NOTIFICATION:
+                firmware = FirmwareStatusNotificationRequest(status=self.firmware_status)
+                await self._call_ignoring_failure(link, firmware)
+            case MessageTrigger.DIAGNOSTICS_STATUS_NOTIFICATION:
+                diagnostics = DiagnosticsStatusNotificationRequest(status=self.diagnostics_status)
+                await self._call_ignoring_failure(link, diagnostics)
+            case _:
+                connectors = self.settings.connectors
+                for number in triggered_connectors(requested, connector_id, connectors):
+                    await self._send_triggered_for_connector(requested, number, link)
+
+    async def _send_triggered_for_connector(self, requested: MessageTrigger, number: int, link: Link) -> None:
+        if requested is MessageTrigger.STATUS_NOTIFICATION and number == 0:
+            await self._report_charge_point_status(link)
+            return
+        if requested is MessageTrigger.STATUS_NOTIFICATION:
+            resynchronise = Resynchronise(after_boot=True)  # the current status, whether it changed or not
+            await self.connectors[number].send(resynchronise)
+            request: Request | None = await resynchronise.reply.wait()
+        elif number == 0:
+            items = parse_measurands(self.configuration.value("MeterValuesSampledData") or "")
+            value = build_meter_value(self.clock.now(), items, ReadingContext.TRIGGER, self._main_meter)
+            request = None if value is None else MeterValuesRequest(connector_id=0, meter_value=(value,))
+        else:
+            trigger = TriggerMeterValues()
+            await self.connectors[number].send(trigger)
+            request = await trigger.reply.wait()
+        if request is not None:
+            await self._call_ignoring_failure(link, request)
 
     def _local_authorization(self) -> LocalAuthorization:
         """The Local Authorization List and Authorization Cache, under the present configuration."""

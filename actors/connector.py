@@ -92,6 +92,7 @@ __all__ = [
     "Resynchronise",
     "StopTransaction",
     "Transaction",
+    "TriggerMeterValues",
     "Unlock",
 ]
 
@@ -186,7 +187,22 @@ class _Queued:
     answer: QueuedAnswer
 
 
-Command = RemoteStart | StopTransaction | Unlock | ChangeAvailability | ConfigurationChanged | Resynchronise
+@attrs.frozen
+class TriggerMeterValues:
+    """TriggerMessage MeterValues (spec 5.17): the reply is the latest readings of MeterValuesSampledData."""
+
+    reply: Reply[MeterValuesRequest | None] = attrs.Factory(Reply)
+
+
+Command = (
+    RemoteStart
+    | StopTransaction
+    | Unlock
+    | ChangeAvailability
+    | ConfigurationChanged
+    | Resynchronise
+    | TriggerMeterValues
+)
 _InboxItem = HardwareEvent | Command | _Authorized | _Queued
 
 
@@ -326,6 +342,8 @@ class Connector:
                 self._reporter.minimum_duration = self._configuration.integer("MinimumStatusDuration")
             case Resynchronise(after_boot=after_boot, reply=reply):
                 reply.set(self._resynchronise(after_boot))
+            case TriggerMeterValues(reply=reply):
+                reply.set(self._triggered_meter_values())
             case _Authorized():
                 await self._on_authorized(item, nursery)
             case _Queued(answer=answer):
@@ -691,6 +709,20 @@ class Connector:
         placeholder = 0 if transaction is not None else None  # the outbox puts in the real id
         return MeterValuesRequest(
             connector_id=self.connector_id, meter_value=(sent,), transaction_id=placeholder
+        )
+
+    def _triggered_meter_values(self) -> MeterValuesRequest | None:
+        """The current readings of MeterValuesSampledData, context Trigger (spec 5.17), with the Central
+        System's transaction id if a transaction runs and has one."""
+        meter_value = build_meter_value(
+            self._clock.now(), self._sampled_items(), ReadingContext.TRIGGER, self._read
+        )
+        if meter_value is None:
+            return None
+        transaction = self.transaction
+        transaction_id = transaction.transaction_id if transaction is not None else None
+        return MeterValuesRequest(
+            connector_id=self.connector_id, meter_value=(meter_value,), transaction_id=transaction_id
         )
 
     async def _send_meter_values(self, request: MeterValuesRequest) -> None:

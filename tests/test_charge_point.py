@@ -380,7 +380,8 @@ async def test_get_configuration_all_listed_unknown_and_too_many(
         assert required_core_keys <= set(keys)
         assert keys["NumberOfConnectors"] == KeyValue(key="NumberOfConnectors", readonly=True, value="2")
         assert keys["HeartbeatInterval"] == KeyValue(key="HeartbeatInterval", readonly=False, value="300")
-        assert keys["SupportedFeatureProfiles"].value == "Core,LocalAuthListManagement"
+        profiles = keys["SupportedFeatureProfiles"].value.split(",")
+        assert {"Core", "LocalAuthListManagement", "RemoteTrigger"} <= set(profiles)
         for key in ("LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength"):
             assert key in keys, "9.2: required keys of the Local Auth List Management profile"
 
