@@ -59,14 +59,29 @@ class Job(Generic[T]):
 
     def deliver(self) -> None:
         """Wake the waiting task (from the worker thread)."""
-        with contextlib.suppress(trio.RunFinishedError):  # else nobody is left to wait for it
-            self._token.run_sync_soon(self.done.set)
+        deliver_all([self])
 
     def outcome(self) -> T:
         """The function's result, or its exception raised again (in the waiting task)."""
         if self.error is not None:
             raise self.error
         return self.result  # type: ignore[return-value]
+
+
+def deliver_all(jobs: list["Job[Any]"]) -> None:
+    """Wake the tasks waiting for ``jobs`` (from the worker thread): one call into each trio run, whatever
+    the number of jobs, since every call wakes the event loop through its wake-up socket."""
+    by_token: dict[trio.lowlevel.TrioToken, list[trio.Event]] = {}
+    for job in jobs:
+        by_token.setdefault(job._token, []).append(job.done)
+    for token, events in by_token.items():
+        with contextlib.suppress(trio.RunFinishedError):  # else nobody is left to wait for them
+            token.run_sync_soon(_set_all, events)
+
+
+def _set_all(events: list[trio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 BatchRunner = Callable[[sqlite3.Connection, list[Job[Any]]], int]
@@ -124,8 +139,7 @@ class Worker:
                         job.fail(error)
                     with contextlib.suppress(sqlite3.Error):
                         connection.rollback()
-                for job in batch:
-                    job.deliver()
+                deliver_all(batch)
         finally:
             connection.close()
 
