@@ -16,11 +16,12 @@ System's id once StartTransaction's answer has given it (kept in the database, s
 A local id never goes on the wire: if a StartTransaction is finally dropped, the messages of its transaction
 are dropped with it.
 
-**Retries (spec 3.7.1).** A CALLERROR answer, or no answer within the answer timeout on a live connection,
-is a failure to process the message: it is sent again after ``TransactionMessageRetryInterval`` times the
-number of its failed transmissions so far, and dropped after ``TransactionMessageAttempts`` failures
-(:func:`after_failure`). A lost connection is not a failure: the message goes again once reconnected.
-Attempt counts and the time of the next attempt are persisted, so retries go on across a reboot.
+**Retries (spec 3.7.1).** A CALLERROR answer is the Central System's failure to process the message (OCPP-J):
+it is sent again after ``TransactionMessageRetryInterval`` times the number of its failed transmissions so
+far, and dropped after ``TransactionMessageAttempts`` failures (:func:`after_failure`). Attempt counts and
+the time of the next attempt are persisted, so retries go on across a reboot. No answer in time, or a lost
+connection, is a failed delivery and not a failure to process: the message is never dropped for it; it goes
+again once reconnected, or after ``TransactionMessageRetryInterval`` on a connection that stays up.
 """
 
 import logging
@@ -98,7 +99,9 @@ class DeliveryCounts:
     delivered: int = 0
     """Answered with a CALLRESULT."""
     failures: int = 0
-    """Transmissions the Central System failed to process (CALLERROR or no answer in time)."""
+    """Transmissions the Central System failed to process (answered with a CALLERROR)."""
+    timeouts: int = 0
+    """Transmissions not answered in time (sent again; not a failure to process)."""
     given_up: int = 0
     """Dropped after their last allowed attempt."""
     orphaned: int = 0
@@ -201,7 +204,10 @@ class Outbox:
             response = await link.call(request)
         except ConnectionLost:
             return  # not an attempt: sent again once connected
-        except (CallFailed, CallTimeout) as problem:
+        except CallTimeout as problem:
+            await self._not_delivered(message, problem)
+            return
+        except CallFailed as problem:
             await self._failed(message, problem)
             return
         if isinstance(response, StartTransactionResponse) and message.local_transaction is not None:
@@ -231,6 +237,14 @@ class Outbox:
             return None
         assert isinstance(request, MeterValuesRequest | StopTransactionRequest)
         return attrs.evolve(request, transaction_id=message.transaction_id)
+
+    async def _not_delivered(self, message: QueuedMessage, problem: Exception) -> None:
+        """No answer in time: a failed delivery, not a failure to process (OCPP-J), so not an attempt; sent
+        again after ``TransactionMessageRetryInterval``, so that a slow Central System is not flooded."""
+        self.counts.timeouts += 1
+        wait = self._policy().retry_interval
+        _log.info("%s: %s not answered, again in %g s: %s", self._name, message.action, wait, problem)
+        await trio.sleep(wait)
 
     async def _failed(self, message: QueuedMessage, problem: Exception) -> None:
         """The Central System failed to process ``message``: try again later, or give it up (3.7.1)."""
