@@ -10,15 +10,26 @@ import functools
 import logging
 import math
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import trio
 
 from actors.backoff import Backoff
 from actors.clock import WallClock
-from actors.configuration import Configuration, KeyDefinition, core_keys, local_auth_list_keys
+from actors.configuration import (
+    Configuration,
+    KeyDefinition,
+    core_keys,
+    firmware_management_keys,
+    local_auth_list_keys,
+    reservation_keys,
+    security_keys,
+    smart_charging_keys,
+)
 from actors.connection import (
     Connection,
     ConnectionFailed,
@@ -34,12 +45,15 @@ from actors.connector import (
     ChangeAvailability,
     ConfigurationChanged,
     Connector,
+    Hold,
     RemoteStart,
     Resynchronise,
     StopTransaction,
     TriggerMeterValues,
     Unlock,
 )
+from actors.diagnostics import DiagnosticsUploads, MessageJournal
+from actors.firmware import FirmwareInstaller, FirmwareUpdates
 from actors.hardware import ConnectorHardware
 from actors.link import CallFailed, CallTimeout, IncomingCall, Link
 from actors.local_authorization import LocalAuthorization
@@ -50,6 +64,8 @@ from actors.ocpp import (
     BootNotificationRequest,
     BootNotificationResponse,
     CallReceived,
+    CancelReservationRequest,
+    CancelReservationResponse,
     ChangeAvailabilityRequest,
     ChangeAvailabilityResponse,
     ChangeConfigurationRequest,
@@ -58,6 +74,8 @@ from actors.ocpp import (
     ChargePointStatus,
     ClearCacheRequest,
     ClearCacheResponse,
+    ClearChargingProfileRequest,
+    ClearChargingProfileResponse,
     ConfigurationStatus,
     DataTransferRequest,
     DataTransferResponse,
@@ -67,8 +85,11 @@ from actors.ocpp import (
     ErrorCode,
     FirmwareStatus,
     FirmwareStatusNotificationRequest,
+    GetCompositeScheduleRequest,
     GetConfigurationRequest,
     GetConfigurationResponse,
+    GetDiagnosticsRequest,
+    GetDiagnosticsResponse,
     GetLocalListVersionRequest,
     GetLocalListVersionResponse,
     HeartbeatRequest,
@@ -87,6 +108,8 @@ from actors.ocpp import (
     RemoteStopTransactionRequest,
     RemoteStopTransactionResponse,
     Request,
+    ReserveNowRequest,
+    ReserveNowResponse,
     ResetRequest,
     ResetResponse,
     ResetStatus,
@@ -95,6 +118,8 @@ from actors.ocpp import (
     RpcSession,
     SendLocalListRequest,
     SendLocalListResponse,
+    SetChargingProfileRequest,
+    SetChargingProfileResponse,
     StartTransactionRequest,
     StatusNotificationRequest,
     StopTransactionRequest,
@@ -104,9 +129,21 @@ from actors.ocpp import (
     UnlockConnectorRequest,
     UnlockConnectorResponse,
     UnlockStatus,
+    UpdateFirmwareRequest,
+    UpdateFirmwareResponse,
 )
 from actors.outbox import DeliveryCounts, Offline, Outbox, QueuedAnswer, RetryPolicy
 from actors.registration import Registration, boot_retry_delay
+from actors.reservation_book import ReservationBook
+from actors.security import (
+    HIGHEST_PROFILE,
+    TlsFiles,
+    basic_authentication,
+    profile_change,
+    tls_context,
+    url_for_profile,
+)
+from actors.smart_charging import SmartCharging
 from actors.trigger import trigger_status, triggered_connectors
 from storage import ChargePointState
 
@@ -128,16 +165,25 @@ SUPPORTED_MEASURANDS = (
 )
 """What the simulated meter of a connector measures."""
 
-SUPPORTED_FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "RemoteTrigger")
+SUPPORTED_FEATURE_PROFILES = (
+    "Core",
+    "FirmwareManagement",
+    "LocalAuthListManagement",
+    "RemoteTrigger",
+    "Reservation",
+    "SmartCharging",
+)
 
 
 def configuration_keys(connectors: int, measurands: Iterable[Measurand]) -> tuple[KeyDefinition, ...]:
     """The configuration keys of a charge point with ``connectors`` whose meters measure ``measurands``: those
-    of its feature profiles (:data:`SUPPORTED_FEATURE_PROFILES`, chapter 9)."""
-    return core_keys(connectors, measurands, SUPPORTED_FEATURE_PROFILES) + local_auth_list_keys()
+    of its feature profiles (:data:`SUPPORTED_FEATURE_PROFILES`, chapter 9) and of the Security Extension."""
+    keys = core_keys(connectors, measurands, SUPPORTED_FEATURE_PROFILES) + local_auth_list_keys()
+    return keys + firmware_management_keys() + security_keys() + reservation_keys() + smart_charging_keys()
 
 
 _INCOMING_CALLS_BUFFER = 8
+_IDLE = (ChargePointStatus.AVAILABLE, ChargePointStatus.RESERVED)
 
 
 @attrs.frozen
@@ -157,7 +203,15 @@ class ChargePointSettings:
     """Seconds to wait for the answer to one of our CALLs."""
     connect_timeout: float = 30.0
     pong_timeout: float = 10.0
+    max_message_size: int = 1 << 20
+    """Bytes: a longer message from the Central System closes the connection (WebSocket code 1009)."""
     backoff: Backoff = attrs.Factory(Backoff)
+    transfer_timeout: float = 60.0
+    """Seconds of silence after which a firmware download or diagnostics upload fails (actors.transfer)."""
+    journal_size: int = 100
+    """How many recent OCPP messages the charge point keeps for diagnostics files (actors.diagnostics)."""
+    tls: TlsFiles = attrs.Factory(TlsFiles)
+    """CA file and client certificate for ``wss://`` (security profiles 2 and 3; see actors.security)."""
 
 
 class NotAccepted(Exception):
@@ -186,7 +240,9 @@ class ChargePoint:
         rng: random.Random | None = None,
         hardware: Sequence[ConnectorHardware],
         data_transfer: Mapping[str, DataTransferHandler] | None = None,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
+        """``firmware`` installs the firmware images of UpdateFirmware (without one, installations fail)."""
         if len(hardware) != settings.connectors:
             raise ValueError(
                 f"{settings.connectors} connectors need as many hardware objects, got {len(hardware)}"
@@ -198,7 +254,9 @@ class ChargePoint:
         self._clock = clock
         self._rng = rng or random.Random()
         self._data_transfer = dict(data_transfer or {})
-        self._address = CsmsAddress.for_charge_point(settings.csms_url, settings.charge_point_id)
+        CsmsAddress.for_charge_point(settings.csms_url, settings.charge_point_id)  # a bad URL fails here
+        self._fallback_profile: int | None = None
+        """The security profile to go back to if the first connection with a raised one fails."""
         self.boots = 0
         """How many times this charge point powered on."""
         self.connected = False
@@ -208,16 +266,38 @@ class ChargePoint:
         self._reboot_requested: ResetType | None = None
         self._reboot_wanted = trio.Event()
         self._boot_wanted = trio.Event()
-        self.firmware_status = FirmwareStatus.IDLE
-        """The state of a firmware update, as FirmwareStatusNotification reports it (Idle: none going on)."""
-        self.diagnostics_status = DiagnosticsStatus.IDLE
-        """The state of a diagnostics upload, as DiagnosticsStatusNotification reports it."""
         self._link: Link | None = None
         self._outbox = Outbox(state, self.clock, self._retry_policy, name=settings.charge_point_id)
         self._outbox.on_answer = self._on_queued_answer
         self.connectors: dict[int, Connector] = {}
         self.operative = True
         """Whether the charge point as a whole (connector 0) is operative."""
+        self.smart_charging = SmartCharging(
+            state, self.configuration, self.clock, connectors=settings.connectors
+        )
+        """The charging profiles (spec 3.13), as the state kept them at this power-on."""
+        self.reservations = ReservationBook(state, self.clock, name=settings.charge_point_id)
+        """The reservations (spec 5.13), as the state kept them at this power-on."""
+        self.journal = MessageJournal(lambda: self.clock.now(), settings.journal_size)
+        """The recent OCPP messages of this charge point, for diagnostics files."""
+        self._firmware = FirmwareUpdates(
+            installer=firmware,
+            state=state,
+            outbox=self._outbox,
+            clock=lambda: self.clock,
+            hold_connectors=self._hold_connectors,
+            reboot=self.request_reboot,
+            transfer_timeout=settings.transfer_timeout,
+            name=settings.charge_point_id,
+        )
+        self._diagnostics = DiagnosticsUploads(
+            journal=self.journal,
+            outbox=self._outbox,
+            clock=lambda: self.clock,
+            facts=self._diagnostics_facts,
+            transfer_timeout=settings.transfer_timeout,
+            charge_point_id=settings.charge_point_id,
+        )
 
     @property
     def outbox_counts(self) -> DeliveryCounts:
@@ -230,6 +310,23 @@ class ChargePoint:
         if self._clock is None:
             self._clock = WallClock()
         return self._clock
+
+    @property
+    def firmware_status(self) -> FirmwareStatus:
+        """The state of the firmware update in progress, as FirmwareStatusNotification reports it; Idle when
+        none is (spec 4.5, actors.firmware)."""
+        return self._firmware.status
+
+    @property
+    def diagnostics_status(self) -> DiagnosticsStatus:
+        """Uploading while a diagnostics file is uploaded, else Idle (spec 4.4, actors.diagnostics)."""
+        return self._diagnostics.status
+
+    @property
+    def firmware_version(self) -> str | None:
+        """The firmware version BootNotification reports: the one the last firmware update installed, else
+        the settings' ``firmware_version``."""
+        return self._firmware.version or self.settings.firmware_version
 
     @property
     def status(self) -> ChargePointStatus:
@@ -250,7 +347,15 @@ class ChargePoint:
         availability = await self._state.load_availability()
         interrupted = await self._state.load_transactions()
         meters = await self._state.load_meters()
+        used = {record["reservation_id"] for record in interrupted.values() if "reservation_id" in record}
+        self.reservations = await ReservationBook.load(
+            self._state, self.clock, used=used, name=self.settings.charge_point_id
+        )
         self.operative = availability.get(0, OPERATIVE) == OPERATIVE
+        self.smart_charging = SmartCharging(
+            self._state, self.configuration, self.clock, connectors=self.settings.connectors
+        )
+        await self.smart_charging.load()
         self.connectors = {
             number: Connector(
                 number,
@@ -264,15 +369,26 @@ class ChargePoint:
                 interrupted=interrupted.get(number),
                 last_meter=meters.get(number),
                 charge_point_status=lambda: self.status,
+                reservations=self.reservations,
+                smart_charging=self.smart_charging,
             )
             for number, hardware in enumerate(self._hardware, start=1)
         }
+        self.smart_charging.attach(self.connectors)
+        self.reservations.bind(
+            statuses=lambda: {number: connector.base_status for number, connector in self.connectors.items()},
+            charge_point_status=lambda: self.status,
+            on_change=self._wake_connectors,
+        )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._outbox.run_sender)
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
+            nursery.start_soon(self.reservations.run)
             nursery.start_soon(self._main_meter_aligned_values)
             nursery.start_soon(self._reboot_when_asked, nursery.cancel_scope)
+            await nursery.start(self._firmware.run)
+            await nursery.start(self._diagnostics.run)
             await self._stay_connected()
             nursery.cancel_scope.cancel()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
@@ -349,22 +465,32 @@ class ChargePoint:
             await trio.sleep(self.settings.backoff.delay(failures, self._rng))
 
     async def _connection_lifetime(self) -> bool:
-        """Connect and serve until the connection ends; whether the charge point was registered during it."""
+        """Connect and serve until the connection ends; whether it worked: the charge point was registered and
+        the Central System answered a CALL on it (one closed at once must not reset the back-off)."""
         name = self.settings.charge_point_id
         async with trio.open_nursery() as nursery:
             try:
+                address, headers = self._secured_address()
                 connection = await open_connection(
-                    nursery, self._address, dialer=self._dialer, connect_timeout=self.settings.connect_timeout
+                    nursery,
+                    address,
+                    dialer=self._dialer,
+                    connect_timeout=self.settings.connect_timeout,
+                    max_message_size=self.settings.max_message_size,
+                    extra_headers=headers,
                 )
             except ConnectionFailed as failed:
                 _log.info("%s: cannot connect: %s", name, failed)
+                await self._fall_back_if_raised()
                 return False
+            self._fallback_profile = None  # the profile in use works
             link = Link(
                 connection,
                 RpcSession(),
                 nursery.cancel_scope,
                 answer_timeout=self.settings.answer_timeout,
                 name=name,
+                journal=self.journal.record,
             )
             self.connected = True
             self._link = link
@@ -382,7 +508,7 @@ class ChargePoint:
                 self._link = None
                 self._outbox.detach()
         _log.info("%s: connection ended: %s", name, link.lost_reason)
-        return self.registration.accepted
+        return self.registration.accepted and link.answered
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None
@@ -436,6 +562,7 @@ class ChargePoint:
             await self._register(link)
         self._outbox.attach(link)
         await self._report_statuses(link, after_boot=after_boot)
+        self._firmware.accepted()  # a firmware installed before the reboot is reported now
         await self._heartbeat(link)
 
     async def _register(self, link: Link) -> None:
@@ -472,7 +599,7 @@ class ChargePoint:
             charge_point_vendor=settings.vendor,
             charge_point_model=settings.model,
             charge_point_serial_number=settings.serial_number,
-            firmware_version=settings.firmware_version,
+            firmware_version=self.firmware_version,
         )
 
     async def _report_statuses(self, link: Link, *, after_boot: bool) -> None:
@@ -565,6 +692,11 @@ class ChargePoint:
             return _Answer(SendLocalListResponse(status=status))
         if isinstance(request, DataTransferRequest):
             return await self._data_transfer_answer(request)
+        if isinstance(request, UpdateFirmwareRequest):
+            self._firmware.update(request)  # spec 5.19: answered at once, carried out by actors.firmware
+            return _Answer(UpdateFirmwareResponse())
+        if isinstance(request, GetDiagnosticsRequest):
+            return _Answer(GetDiagnosticsResponse(file_name=self._diagnostics.request(request)))  # 5.9
         if isinstance(request, ResetRequest):
             self._reboot_requested = request.type
             return _Answer(ResetResponse(status=ResetStatus.ACCEPTED), then=self._reboot)
@@ -578,6 +710,19 @@ class ChargePoint:
             return await self._change_availability(request)
         if isinstance(request, TriggerMessageRequest):
             return self._trigger(request)
+        if isinstance(request, ReserveNowRequest):
+            return await self._reserve_now(request)
+        if isinstance(request, CancelReservationRequest):
+            cancelled = await self.reservations.cancel(request.reservation_id)  # spec 5.1
+            return _Answer(CancelReservationResponse(status=cancelled), then=self._announce_reservations)
+        if isinstance(request, SetChargingProfileRequest):
+            installed = await self.smart_charging.set_charging_profile(request)  # spec 5.16
+            return _Answer(SetChargingProfileResponse(status=installed))
+        if isinstance(request, ClearChargingProfileRequest):
+            cleared = await self.smart_charging.clear_charging_profile(request)  # spec 5.5
+            return _Answer(ClearChargingProfileResponse(status=cleared))
+        if isinstance(request, GetCompositeScheduleRequest):
+            return _Answer(self.smart_charging.composite_schedule(request))  # spec 5.7
         return _Answer(error=(ErrorCode.NOT_IMPLEMENTED, f"{request.action} is not implemented"))
 
     def _trigger(self, request: TriggerMessageRequest) -> _Answer:
@@ -638,13 +783,15 @@ class ChargePoint:
         """RemoteStartTransaction (spec 5.11): on the given connector, or a free one if none is given."""
         rejected = _Answer(RemoteStartTransactionResponse(status=RemoteStartStopStatus.REJECTED))
         if request.connector_id is None:
-            free = [c for c in self.connectors.values() if c.status is ChargePointStatus.AVAILABLE]
-            connector = free[0] if free else None
+            connector = self._free_connector(request.id_tag)
         else:
             connector = self.connectors.get(request.connector_id)  # 0 or unknown: None
         if connector is None or not self.operative:
             return rejected
-        command = RemoteStart(request.id_tag)
+        profile = request.charging_profile  # 5.11: a TxProfile for the transaction, if acceptable (TC_060)
+        if profile is not None and not self.smart_charging.remote_start_allows(profile):
+            return rejected
+        command = RemoteStart(request.id_tag, profile)
         await connector.send(command)
         accepted = await command.reply.wait()
         return _Answer(
@@ -687,6 +834,8 @@ class ChargePoint:
             targets = [self.connectors[request.connector_id]]
         else:
             return _Answer(ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED))
+        if not operative:  # spec 5.13: Unavailable ends reservations (the connectors' change shows it)
+            await self.reservations.end_at(request.connector_id, announce=False)
         at_once = True
         for connector in targets:
             command = ChangeAvailability(operative)
@@ -694,6 +843,71 @@ class ChargePoint:
             at_once = await command.reply.wait() and at_once
         status = AvailabilityStatus.ACCEPTED if at_once else AvailabilityStatus.SCHEDULED
         return _Answer(ChangeAvailabilityResponse(status=status), then=then)
+
+    # --- reservations (actors.reservation_book) -----------------------------------------------------------
+
+    async def _reserve_now(self, request: ReserveNowRequest) -> _Answer:
+        """ReserveNow (spec 5.13); the connectors show the reservation once the answer is sent."""
+        status = await self.reservations.reserve(
+            request,
+            enabled=self.configuration.boolean("ReservationEnabled"),
+            connector_zero_supported=self.configuration.boolean("ReserveConnectorZeroSupported"),
+        )
+        return _Answer(ReserveNowResponse(status=status), then=self._announce_reservations)
+
+    async def _announce_reservations(self, link: Link) -> None:
+        self.reservations.announce()
+
+    def _wake_connectors(self) -> None:
+        """The reservations changed: every connector looks at its status again."""
+        for connector in self.connectors.values():
+            connector.reservations_changed()
+
+    def _free_connector(self, id_tag: str) -> Connector | None:
+        """The connector for a remote start without connectorId (5.11): one whose reservation the idTag may
+        use, else an Available one (5.13)."""
+        idle = [c for c in self.connectors.values() if c.status in _IDLE]
+        verdicts = [self.reservations.verdict(c.connector_id, id_tag, parent_known=False) for c in idle]
+        reserved = [c for c, verdict in zip(idle, verdicts, strict=True) if verdict.reservation is not None]
+        available = [c for c in idle if c.status is ChargePointStatus.AVAILABLE]
+        return next(iter(reserved + available), None)
+
+    # --- firmware and diagnostics (actors.firmware, actors.diagnostics) ----------------------------------
+
+    async def _hold_connectors(self, held: bool) -> None:
+        """Hold every connector for a firmware installation, and return once no transaction runs and the
+        queued messages are delivered (waiting at most the answer timeout for those); or release them (5.19).
+        """
+        commands = [Hold(held) for _ in self.connectors]
+        for connector, command in zip(self.connectors.values(), commands, strict=True):
+            await connector.send(command)
+        for command in commands:
+            await command.reply.wait()
+        if held:
+            with trio.move_on_after(self.settings.answer_timeout):
+                await self._outbox.drained()
+
+    def _diagnostics_facts(self) -> list[tuple[str, str]]:
+        """The header of a diagnostics file: what the charge point is and how it is doing."""
+        settings = self.settings
+        facts = [
+            ("chargePointId", settings.charge_point_id),
+            ("vendor", settings.vendor),
+            ("model", settings.model),
+            ("serialNumber", settings.serial_number or "-"),
+            ("firmwareVersion", self.firmware_version or "-"),
+            ("boots", str(self.boots)),
+            ("connected", "yes" if self.connected else "no"),
+            ("registration", str(self.registration.status or "-")),
+            ("connector 0", str(self.status)),
+        ]
+        for number, connector in self.connectors.items():
+            transaction = connector.transaction
+            running = f", transaction {transaction.transaction_id or 'not yet known'}" if transaction else ""
+            facts.append((f"connector {number}", f"{connector.status}{running}"))
+        counts = self.outbox_counts
+        facts.append(("transaction messages", f"{counts.delivered} delivered, {counts.given_up} given up"))
+        return facts
 
     async def _report_charge_point_status(self, link: Link) -> None:
         """StatusNotification for connector 0, the charge point as a whole."""
@@ -731,7 +945,59 @@ class ChargePoint:
             GetConfigurationResponse(configuration_key=tuple(known), unknown_key=tuple(unknown) or None)
         )
 
+    def _secured_address(self) -> tuple[CsmsAddress, list[tuple[bytes, bytes]]]:
+        """Where and how to connect with the security profile in use; raises :class:`ConnectionFailed` if
+        its TLS files cannot be used."""
+        profile = self.configuration.integer("SecurityProfile")
+        charge_point_id = self.settings.charge_point_id
+        url = url_for_profile(self.settings.csms_url, profile)
+        context = None
+        if urlsplit(url).scheme == "wss":
+            try:
+                context = tls_context(self.settings.tls, with_client_certificate=profile == HIGHEST_PROFILE)
+            except (OSError, ssl.SSLError) as error:
+                raise ConnectionFailed(f"TLS files of security profile {profile} unusable: {error}") from None
+        key = self.configuration.value("AuthorizationKey")
+        headers = [basic_authentication(charge_point_id, key)] if profile in (1, 2) and key else []
+        return CsmsAddress.for_charge_point(url, charge_point_id, ssl_context=context), headers
+
+    async def _fall_back_if_raised(self) -> None:
+        """The first connection with a raised security profile failed: go back to the previous profile."""
+        previous = self._fallback_profile
+        if previous is None:
+            return
+        self._fallback_profile = None
+        _log.warning(
+            "%s: no connection with security profile %s; back to %d",
+            self.settings.charge_point_id,
+            self.configuration.value("SecurityProfile"),
+            previous,
+        )
+        await self._set_configuration("SecurityProfile", str(previous))
+
+    async def _change_security_profile(self, value: str) -> _Answer:
+        """SecurityProfile may only go up, to a profile the charge point can use; it then reconnects."""
+        status = self.configuration.check_change("SecurityProfile", value)
+        current = self.configuration.integer("SecurityProfile")
+        if status is ConfigurationStatus.ACCEPTED:
+            status = profile_change(
+                current,
+                int(value),
+                has_authorization_key=bool(self.configuration.value("AuthorizationKey")),
+                has_client_certificate=self.settings.tls.client_certificate is not None,
+            )
+        if status is not ConfigurationStatus.ACCEPTED or int(value) == current:
+            return _Answer(ChangeConfigurationResponse(status=status))
+        await self._set_configuration("SecurityProfile", value)
+        self._fallback_profile = current
+        return _Answer(ChangeConfigurationResponse(status=status), then=self._reconnect_securely)
+
+    async def _reconnect_securely(self, link: Link) -> None:
+        await link.close("security profile raised")
+
     async def _change_configuration(self, request: ChangeConfigurationRequest) -> _Answer:
+        if request.key.lower() == "securityprofile":
+            return await self._change_security_profile(request.value)
         status = self.configuration.check_change(request.key, request.value)
         if status in (ConfigurationStatus.ACCEPTED, ConfigurationStatus.REBOOT_REQUIRED):
             await self._set_configuration(request.key, request.value)

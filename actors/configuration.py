@@ -23,7 +23,10 @@ __all__ = [
     "KeyDefinition",
     "KeyType",
     "core_keys",
+    "firmware_management_keys",
     "local_auth_list_keys",
+    "reservation_keys",
+    "smart_charging_keys",
 ]
 
 
@@ -53,6 +56,8 @@ class KeyDefinition:
     """For a CSL: the key holding its maximum number of items."""
     reboot_required: bool = False
     """A change takes effect only after a reboot."""
+    write_only: bool = False
+    """A secret: GetConfiguration lists the key without its value."""
 
 
 PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
@@ -119,7 +124,7 @@ class Configuration:
         return KeyValue(
             key=definition.name,
             readonly=not definition.writable,
-            value=self._values[definition.name.lower()],
+            value=None if definition.write_only else self._values[definition.name.lower()],
         )
 
     def check_change(self, key: str, value: str) -> ConfigurationStatus:
@@ -145,6 +150,8 @@ class Configuration:
             return value.strip().lower() in (_TRUE, _FALSE)
         if definition.type is KeyType.INTEGER:
             return _integer_in_range(value, definition.minimum, definition.maximum)
+        if definition.type is KeyType.STRING:  # minimum and maximum are lengths
+            return (definition.minimum or 0) <= len(value) <= (definition.maximum or len(value))
         if definition.type is KeyType.CSL:
             items = split_csl(value)
             if definition.max_items_key is not None and len(items) > self.integer(definition.max_items_key):
@@ -284,9 +291,64 @@ _LOCAL_AUTH_LIST_KEYS = (
 )
 
 
+_SECURITY_KEYS = (
+    KeyDefinition("AuthorizationKey", KeyType.STRING, True, None, minimum=16, maximum=40, write_only=True),
+    KeyDefinition("SecurityProfile", KeyType.INTEGER, True, "0", minimum=0, maximum=3),
+)
+
+
+def security_keys() -> tuple[KeyDefinition, ...]:
+    """The keys of the OCPP 1.6 Security Extension this product implements: ``AuthorizationKey`` (the
+    password of HTTP Basic authentication, 16 to 40 characters, write-only) and ``SecurityProfile`` (0 to 3;
+    whether a change is accepted is decided by ``actors.security``)."""
+    return _SECURITY_KEYS
+
+
+_FIRMWARE_MANAGEMENT_KEYS = (
+    KeyDefinition("SupportedFileTransferProtocols", KeyType.CSL, False, "FTP,FTPS,HTTP,HTTPS"),
+)
+
+
+def firmware_management_keys() -> tuple[KeyDefinition, ...]:
+    """The key chapter 8 names for the Firmware Management profile: ``SupportedFileTransferProtocols``,
+    read-only, the protocols ``actors.transfer`` speaks."""
+    return _FIRMWARE_MANAGEMENT_KEYS
+
+
 def local_auth_list_keys() -> tuple[KeyDefinition, ...]:
     """The keys of the Local Auth List Management profile (9.2) with this product's defaults."""
     return _LOCAL_AUTH_LIST_KEYS
+
+
+_RESERVATION_KEYS = (
+    KeyDefinition("ReservationEnabled", KeyType.BOOLEAN, True, _TRUE),
+    KeyDefinition("ReserveConnectorZeroSupported", KeyType.BOOLEAN, False, _TRUE),
+)
+
+
+def reservation_keys() -> tuple[KeyDefinition, ...]:
+    """The keys of the Reservation profile (9.3) with this product's defaults.
+
+    ``ReservationEnabled`` is this product's own: while false, every ReserveNow is Rejected ("not configured
+    to accept reservations", 5.13); reservations already made stay.
+    """
+    return _RESERVATION_KEYS
+
+
+_SMART_CHARGING_KEYS = (
+    KeyDefinition("ChargeProfileMaxStackLevel", KeyType.INTEGER, False, "10"),
+    KeyDefinition("ChargingScheduleAllowedChargingRateUnit", KeyType.CSL, False, "Current,Power"),
+    KeyDefinition("ChargingScheduleMaxPeriods", KeyType.INTEGER, False, "48"),
+    KeyDefinition("ConnectorSwitch3to1PhaseSupported", KeyType.BOOLEAN, False, _FALSE),
+    KeyDefinition("MaxChargingProfilesInstalled", KeyType.INTEGER, False, "32"),
+)
+
+
+def smart_charging_keys() -> tuple[KeyDefinition, ...]:
+    """The keys of the Smart Charging profile (9.4), read-only, with this product's values: stack levels 0
+    to 10, schedules in A or W of at most 48 periods (a day in half hours), at most 32 profiles installed,
+    no switching from 3 phases to 1 during a transaction."""
+    return _SMART_CHARGING_KEYS
 
 
 def _measurand_list(name: str, default: str, allowed: Callable[[str], bool]) -> KeyDefinition:

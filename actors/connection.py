@@ -47,9 +47,13 @@ class CsmsAddress:
     port: int
     resource: str
     tls: bool
+    ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
+    """For ``wss://``: the TLS settings (default: verify against the system's CAs)."""
 
     @classmethod
-    def for_charge_point(cls, csms_url: str, charge_point_id: str) -> "CsmsAddress":
+    def for_charge_point(
+        cls, csms_url: str, charge_point_id: str, *, ssl_context: ssl.SSLContext | None = None
+    ) -> "CsmsAddress":
         """The address of ``charge_point_id`` (percent-encoded) under ``csms_url`` (``ws://`` or ``wss://``)."""
         url = urlsplit(csms_url)
         if url.scheme not in ("ws", "wss") or not url.hostname:
@@ -57,7 +61,7 @@ class CsmsAddress:
         tls = url.scheme == "wss"
         path = url.path.rstrip("/") + "/" + quote(charge_point_id, safe="")
         resource = f"{path}?{url.query}" if url.query else path
-        return cls(url.hostname, url.port or (443 if tls else 80), resource, tls)
+        return cls(url.hostname, url.port or (443 if tls else 80), resource, tls, ssl_context)
 
     @property
     def host_header(self) -> str:
@@ -71,11 +75,17 @@ Dialer = Callable[[CsmsAddress], Awaitable[trio.abc.Stream]]
 
 
 async def tcp_dialer(address: CsmsAddress) -> trio.abc.Stream:
-    """A TCP stream to the address, wrapped in TLS (verified against the system's CAs) for ``wss://``."""
+    """A TCP stream to the address, wrapped in TLS for ``wss://`` (the address's context, or one that verifies
+    against the system's CAs)."""
     stream: trio.abc.Stream = await trio.open_tcp_stream(address.host, address.port)
     if address.tls:
-        tls_stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=address.host)
-        await tls_stream.do_handshake()
+        context = address.ssl_context or ssl.create_default_context()
+        tls_stream = trio.SSLStream(stream, context, server_hostname=address.host)
+        try:
+            await tls_stream.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(stream)  # a refused certificate must not leak the socket
+            raise
         stream = tls_stream
     return stream
 

@@ -9,6 +9,7 @@ Its status is derived from its state (plugged in? transaction? fault? unavailabl
 through the status machine of spec 4.9, so an impossible change fails loudly instead of being reported.
 """
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -60,6 +61,7 @@ from actors.ocpp import (
     AuthorizeResponse,
     ChargePointErrorCode,
     ChargePointStatus,
+    ChargingProfile,
     IdTagInfo,
     MeterValuesRequest,
     ReadingContext,
@@ -73,6 +75,9 @@ from actors.ocpp import (
     parse_datetime,
 )
 from actors.outbox import Offline, Outbox, QueuedAnswer
+from actors.reservation import ReservedStart, ReservedStartAction
+from actors.reservation_book import ReservationBook
+from actors.smart_charging import Offer, SmartCharging
 from actors.status import (
     ConnectorEvent,
     ConnectorStatusMachine,
@@ -87,8 +92,10 @@ __all__ = [
     "ChangeAvailability",
     "ConfigurationChanged",
     "Connector",
+    "Hold",
     "RemoteStart",
     "Reply",
+    "ReservationsChanged",
     "Resynchronise",
     "StopTransaction",
     "Transaction",
@@ -131,6 +138,8 @@ class RemoteStart:
     """RemoteStartTransaction for this connector; the reply is whether it is accepted (spec 5.11)."""
 
     id_tag: str
+    charging_profile: ChargingProfile | None = None
+    """A TxProfile for the transaction it starts (5.16.2)."""
     reply: Reply[bool] = attrs.Factory(Reply)
 
 
@@ -163,6 +172,11 @@ class ConfigurationChanged:
 
 
 @attrs.frozen
+class ReservationsChanged:
+    """The charge point's reservations changed: the status may change (spec 5.13)."""
+
+
+@attrs.frozen
 class Resynchronise:
     """The charge point is (again) accepted: the reply is the status to report now, if any (spec 4.9).
 
@@ -171,6 +185,18 @@ class Resynchronise:
 
     after_boot: bool
     reply: Reply[StatusRequest | None] = attrs.Factory(Reply)
+
+
+@attrs.frozen
+class Hold:
+    """A firmware update waits to be installed (spec 5.19), or no longer: while held, the connector starts no
+    transaction and is Unavailable once not in use. Unlike ChangeAvailability, it is not kept in the state.
+
+    The reply comes once the connector has no transaction (at once when releasing).
+    """
+
+    held: bool
+    reply: Reply[None] = attrs.Factory(Reply)
 
 
 @attrs.frozen
@@ -201,9 +227,18 @@ Command = (
     | ChangeAvailability
     | ConfigurationChanged
     | Resynchronise
+    | ReservationsChanged
     | TriggerMeterValues
+    | Hold
 )
-_InboxItem = HardwareEvent | Command | _Authorized | _Queued
+
+
+@attrs.frozen
+class _LimitsChanged:
+    """Smart charging: the offered power may have changed (looked at after every item)."""
+
+
+_InboxItem = HardwareEvent | Command | _Authorized | _Queued | _LimitsChanged
 
 
 @attrs.define
@@ -239,9 +274,12 @@ class Connector:
         interrupted: JsonObject | None = None,
         last_meter: MeterRecord | None = None,
         charge_point_status: Callable[[], ChargePointStatus] | None = None,
+        reservations: ReservationBook | None = None,
+        smart_charging: SmartCharging | None = None,
     ) -> None:
         """``availability``, ``interrupted`` and ``last_meter`` are what the state kept for this connector
-        before the boot: its availability, the transaction a power cut interrupted, its last reading."""
+        before the boot: its availability, the transaction a power cut interrupted, its last reading.
+        ``reservations`` is the charge point's book of reservations (none if not given)."""
         self.connector_id = connector_id
         self.hardware = hardware
         self._state = state
@@ -251,6 +289,7 @@ class Connector:
         self.authorization = LocalAuthorization(state, configuration, clock)
         """The Local Authorization List and Authorization Cache (spec 3.5)."""
         self._charge_point_status = charge_point_status or (lambda: ChargePointStatus.AVAILABLE)
+        self._reservations = reservations or ReservationBook(state, clock)
         """The status of connector 0, for the LocalListConflict report."""
         self._name = f"{name}#{connector_id}"
         self._machine = ConnectorStatusMachine(connector_id)
@@ -279,6 +318,16 @@ class Connector:
         self._relay_closed = False
         self._last_reported: StatusReport | None = None
         """The last status the Central System was told."""
+        self._held = False
+        """Held for a firmware installation (:class:`Hold`)."""
+        self._idle_waiters: list[Reply[None]] = []
+        """Replies of :class:`Hold` commands that wait for the transaction to end."""
+        self._smart_charging = smart_charging
+        """The charge point's charging profiles, which limit the power offered (spec 3.13); none: no limit."""
+        self._offer: Offer | None = None
+        """The power offered now, and until when."""
+        self._remote_profile: tuple[str, ChargingProfile] | None = None
+        """The idTag and TxProfile of an accepted RemoteStartTransaction, for the transaction it starts."""
 
     @property
     def status(self) -> ChargePointStatus:
@@ -288,6 +337,17 @@ class Connector:
     async def send(self, command: Command) -> None:
         """Hand a command to the connector."""
         await self._inbox_send.send(command)
+
+    def reservations_changed(self) -> None:
+        """Tell the connector that reservations changed, without waiting (a full inbox wakes it anyway)."""
+        with contextlib.suppress(trio.WouldBlock):
+            self._inbox_send.send_nowait(ReservationsChanged())
+
+    def limits_changed(self) -> None:
+        """Tell the connector to look at its offered power again, without waiting (a full inbox wakes it
+        anyway)."""
+        with contextlib.suppress(trio.WouldBlock):
+            self._inbox_send.send_nowait(_LimitsChanged())
 
     async def run(self) -> None:
         """Live until cancelled: take events and commands, keep timers, report status changes."""
@@ -305,7 +365,11 @@ class Connector:
                     await self._handle(item, nursery)
                 await self._on_timers(nursery)
                 await self._switch_power()
+                self._follow_limits()
+                if self._fault is not None:
+                    await self._reservations.end_at(self.connector_id)  # 5.13: Faulted ends it
                 self._update_status()
+                self._reservations.observe(self.connector_id, self.base_status)
 
     async def _forward_hardware_events(self) -> None:
         async for event in self.hardware.events:
@@ -342,6 +406,10 @@ class Connector:
                 self._reporter.minimum_duration = self._configuration.integer("MinimumStatusDuration")
             case Resynchronise(after_boot=after_boot, reply=reply):
                 reply.set(self._resynchronise(after_boot))
+            case ReservationsChanged():
+                pass  # the status is looked at after every item
+            case Hold(held=held, reply=reply):
+                self._hold(held, reply)
             case TriggerMeterValues(reply=reply):
                 reply.set(self._triggered_meter_values())
             case _Authorized():
@@ -350,7 +418,7 @@ class Connector:
                 self._on_queued_answer(answer)
 
     async def _on_plugged(self) -> None:
-        if self._fault is not None or not self.operative or self.transaction is not None:
+        if self._fault is not None or not self.operative or self._held or self.transaction is not None:
             return
         self._finishing = False
         if self._authorized is not None:
@@ -391,18 +459,23 @@ class Connector:
         transaction = self.transaction
         if transaction is not None:
             await self._decide_stop(id_tag, transaction, nursery, online=self._outbox.online)
-        elif not self._finishing:
+        elif not self._finishing and not self._held:
             await self._decide_start(id_tag, nursery, online=self._outbox.online)
 
     async def _decide_start(self, id_tag: str, nursery: trio.Nursery, *, online: bool) -> None:
         """Start, ask the Central System or refuse, from what the list and the cache say (spec 3.5, 4.1)."""
         listed, cached = await self.authorization.lookup(id_tag)
+        settings = self.authorization.settings()
+        known = local_entry(local_list_entry=listed, cache_entry=cached, settings=settings)
+        if self._reserved_start(id_tag, known).action is ReservedStartAction.REFUSE:
+            self._refuse_start()  # 5.13: reserved for another idTag; no Authorize.req for this one
+            return
         decision = decide_start(
             id_tag,
             online=online,
             local_list_entry=listed,
             cache_entry=cached,
-            settings=self.authorization.settings(),
+            settings=settings,
             now=self._clock.now(),
         )
         if decision.action is StartAction.ASK_CENTRAL_SYSTEM:
@@ -435,15 +508,24 @@ class Connector:
     def _refuse_start(self) -> None:
         """An idTag may not start: no transaction, and an authorization that waited for the cable lapses."""
         self._authorized = None
+        self._remote_profile = None
         if not self.plugged:
             self._preparing_since = None
 
     async def _on_remote_start(self, command: RemoteStart, nursery: trio.Nursery) -> None:
         free = self.transaction is None and self._fault is None and self.operative and not self._finishing
+        free = free and not self._held
+        reserved = self._reserved_start(command.id_tag, None)
+        free = free and reserved.action is not ReservedStartAction.REFUSE
         command.reply.set(free and self._authorizing is None)
         if not (free and self._authorizing is None):
             return
-        if self._configuration.boolean("AuthorizeRemoteTxRequests"):
+        profile = command.charging_profile
+        self._remote_profile = None if profile is None else (command.id_tag, profile)
+        if (
+            self._configuration.boolean("AuthorizeRemoteTxRequests")
+            or reserved.action is ReservedStartAction.NEED_PARENT  # 5.13: find its parentIdTag
+        ):
             # 5.11: as if the idTag were presented here: the list, the cache and/or Authorize.req.
             await self._decide_start(command.id_tag, nursery, online=self._outbox.online)
         else:
@@ -503,6 +585,12 @@ class Connector:
             return
         if transaction is not None:
             return
+        if self._held:  # a firmware installation waits: no new transaction (spec 5.19)
+            self._refuse_start()
+            return
+        if not self._reserved_start(authorized.id_tag, authorized.info).starts:  # 5.13
+            self._refuse_start()
+            return
         if self.plugged:
             await self._start_transaction(authorized.id_tag, authorized.info)
         else:
@@ -513,7 +601,13 @@ class Connector:
     # --- transactions -----------------------------------------------------------------------------------
 
     async def _start_transaction(self, id_tag: str, info: IdTagInfo | None) -> None:
-        """Start charging and queue StartTransaction with the meter register (spec 4.8)."""
+        """Start charging and queue StartTransaction with the meter register (spec 4.8); a reservation it
+        uses ends, and its id goes in StartTransaction.req (5.13)."""
+        reserved = self._reserved_start(id_tag, info)
+        if not reserved.starts:  # a reservation took the connector meanwhile
+            self._refuse_start()
+            return
+        reservation = reserved.reservation
         self._authorized = None
         self._preparing_since = None
         if self.hardware.has_lock and not await self.hardware.lock():
@@ -540,23 +634,41 @@ class Connector:
                 id_tag=id_tag,
                 meter_start=meter_start,
                 timestamp=self._clock.now(),
+                reservation_id=reservation.reservation_id if reservation is not None else None,
             )
             await self._take_meter_value(ReadingContext.TRANSACTION_BEGIN, at=request.timestamp)
             # The record first: a power cut between the two leaves a transaction that is stopped at the next
             # boot and whose messages, having no StartTransaction, are dropped; never a start without a stop.
             await self._state.save_transaction(self.connector_id, self._record(self.transaction, request))
             await self._outbox.queue(request, local_transaction=local_id)
+        if reservation is not None:
+            await self._reservations.used(reservation)
+        await self._limit_transaction(id_tag, local_id)
         await self._switch_power()
 
+    def _reserved_start(self, id_tag: str, info: IdTagInfo | None) -> ReservedStart:
+        """What the reservations say about ``id_tag`` starting here; ``info`` is what is known of it (its
+        parentIdTag), ``None`` if nothing is."""
+        return self._reservations.verdict(
+            self.connector_id,
+            id_tag,
+            parent_id_tag=info.parent_id_tag if info is not None else None,
+            parent_known=info is not None,
+        )
+
     def _record(self, transaction: Transaction, start: StartTransactionRequest) -> JsonObject:
-        """What is kept of a running transaction, so that the next boot can stop it (spec 4.10, PowerLoss)."""
-        return {
+        """What is kept of a running transaction, so that the next boot can stop it (spec 4.10, PowerLoss),
+        and can forget the reservation it used."""
+        record: JsonObject = {
             "local_id": transaction.local_id,
             "id_tag": transaction.id_tag,
             "parent_id_tag": transaction.parent_id_tag,
             "meter_start": transaction.meter_start,
             "started_at": format_datetime(start.timestamp),
         }
+        if start.reservation_id is not None:
+            record["reservation_id"] = start.reservation_id
+        return record
 
     async def answered(self, answer: QueuedAnswer) -> None:
         """The Central System answered a queued message of this connector."""
@@ -601,6 +713,9 @@ class Connector:
             await self._outbox.queue(request, local_transaction=transaction.local_id)
         await self._state.delete_transaction(self.connector_id)
         self.transaction = None
+        if self._smart_charging is not None:
+            await self._smart_charging.transaction_ended(transaction.local_id)  # its TxProfiles go
+        self._tell_idle()
         if self._availability_scheduled:
             await self._state.save_availability(self.connector_id, INOPERATIVE)
             self._availability_scheduled = False
@@ -653,6 +768,19 @@ class Connector:
         self._availability_scheduled = not at_once
         return at_once
 
+    def _hold(self, held: bool, reply: Reply[None]) -> None:
+        """Hold or release the connector for a firmware installation (spec 5.19)."""
+        self._held = held
+        self._idle_waiters.append(reply)
+        if not held or self.transaction is None:
+            self._tell_idle()
+
+    def _tell_idle(self) -> None:
+        """Answer the :class:`Hold` commands waiting for the transaction to end."""
+        for reply in self._idle_waiters:
+            reply.set(None)
+        self._idle_waiters.clear()
+
     async def _unlock(self) -> UnlockStatus:
         if not self.hardware.has_lock:
             return UnlockStatus.NOT_SUPPORTED
@@ -665,6 +793,30 @@ class Connector:
         if wanted != self._relay_closed:
             self._relay_closed = wanted
             await self.hardware.set_relay(wanted)
+
+    # --- smart charging ---------------------------------------------------------------------------------
+
+    def _follow_limits(self) -> None:
+        """Offer the power the charging profiles allow now (spec 3.13)."""
+        if self._smart_charging is None:
+            return
+        offer = self._smart_charging.offer(self.connector_id)
+        if self._offer is None or offer.limit_w != self._offer.limit_w:
+            self.hardware.offer(offer.limit_w)
+        self._offer = offer
+
+    def _offered_nothing(self) -> bool:
+        """Whether a smart charging limit of 0 suspends charging (spec 4.9: SuspendedEVSE)."""
+        return self._offer is not None and self._offer.limit_w <= 0
+
+    async def _limit_transaction(self, id_tag: str, local_id: int) -> None:
+        """A transaction started: the power it may draw, with the TxProfile of the RemoteStartTransaction
+        that started it, if any (5.16.2), before the relay closes."""
+        remote, self._remote_profile = self._remote_profile, None
+        profile = remote[1] if remote is not None and remote[0].lower() == id_tag.lower() else None
+        if self._smart_charging is not None:
+            await self._smart_charging.transaction_started(self.connector_id, local_id, profile)
+        self._follow_limits()
 
     # --- meter values -----------------------------------------------------------------------------------
 
@@ -736,6 +888,7 @@ class Connector:
 
     def _next_deadline(self) -> float:
         deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due(), self._energy_check()]
+        deadlines.append(self._offer.until if self._offer is not None else math.inf)
         report_due = self._reporter.next_due()
         if report_due is not None:
             deadlines.append(report_due)
@@ -787,6 +940,7 @@ class Connector:
         if self._preparing_timeout() <= now:
             self._preparing_since = None
             self._authorized = None
+            self._remote_profile = None
             self._finishing = self.plugged  # B6: the cable stays, the user must take it away
         if self._aligned_due() <= now:
             self._next_aligned = None
@@ -804,17 +958,29 @@ class Connector:
     # --- status -----------------------------------------------------------------------------------------
 
     def _target_status(self) -> ChargePointStatus:
-        """The status the connector's state calls for (spec 4.9)."""
+        """The status the connector's state calls for (spec 4.9): Reserved rather than Available while a
+        reservation holds it (5.13)."""
+        status = self.base_status
+        if status is ChargePointStatus.AVAILABLE and self._reservations.shows_reserved(self.connector_id):
+            return ChargePointStatus.RESERVED
+        return status
+
+    @property
+    def base_status(self) -> ChargePointStatus:
+        """The status the connector's own state calls for, before reservations: Available when nobody uses
+        it (``actors.reservation``)."""
         if self._fault is not None:
             return ChargePointStatus.FAULTED
         if self.transaction is not None:
-            return charging_status(self._ev_suspended, self._evse_suspended)
+            return charging_status(self._ev_suspended, self._evse_suspended or self._offered_nothing())
         if self._finishing:
             return ChargePointStatus.FINISHING
         if not self.operative:
             return ChargePointStatus.UNAVAILABLE
         if self._preparing_since is not None or self._authorizing is not None:
             return ChargePointStatus.PREPARING
+        if self._held:
+            return ChargePointStatus.UNAVAILABLE
         return ChargePointStatus.AVAILABLE
 
     def _update_status(self) -> None:
@@ -828,10 +994,30 @@ class Connector:
                 self._report_status()
                 return
         event = event_between(self._machine.status, target)
+        if (
+            event is None
+            and self._machine.status is ChargePointStatus.PREPARING
+            and target is ChargePointStatus.UNAVAILABLE
+        ):
+            # 4.9 has no Preparing -> Unavailable: the usage ends (B1), then the connector goes (A8)
+            self._machine.apply(ConnectorEvent.USAGE_ENDED)
+            self._report_status()
+            event = event_between(self._machine.status, target)
+        if event is None and target is ChargePointStatus.RESERVED:
+            # 4.9 leads into Reserved from Available only (A7): the usage ends first (B1, C1, F1, H1, ...)
+            self._machine.apply(self._event_to(ChargePointStatus.AVAILABLE))
+            self._report_status()
+            event = event_between(self._machine.status, target)
         if event is None:
             raise AssertionError(f"{self._name}: no transition from {self._machine.status} to {target}")
         self._machine.apply(event)
         self._report_status()
+
+    def _event_to(self, target: ChargePointStatus) -> ConnectorEvent:
+        event = event_between(self._machine.status, target)
+        if event is None:
+            raise AssertionError(f"{self._name}: no transition from {self._machine.status} to {target}")
+        return event
 
     def _report_status(self) -> None:
         error = self._fault.error_code if self._fault is not None else ChargePointErrorCode.NO_ERROR

@@ -118,6 +118,21 @@ class ConnectorHardware(Protocol):
         """The most power the EV may draw now, in W (smart charging; the hardware's own maximum otherwise)."""
         ...
 
+    @property
+    def max_power_w(self) -> float:
+        """The most power the connector can deliver, in W (a finite number)."""
+        ...
+
+    @property
+    def voltage(self) -> float:
+        """The line voltage of its supply (the nominal one, 230 or 110 V, spec 7.12)."""
+        ...
+
+    @property
+    def phases(self) -> int:
+        """How many phases it can charge with (1 or 3)."""
+        ...
+
     def awaiting_cable(self) -> None:
         """The connector is authorised and waits for a cable (identification first, or a remote start).
 

@@ -6,6 +6,7 @@ once; :attr:`Link.lost_reason` tells why.
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -59,8 +60,11 @@ class Link:
         *,
         answer_timeout: float,
         name: str,
+        journal: Callable[[str | bytes, bool], None] | None = None,
     ) -> None:
+        """``journal(text, sent)`` hears of every message sent (``sent``) or received, as it went."""
         self._connection = connection
+        self._journal = journal
         self._session = session
         self._cancel_scope = cancel_scope
         self._answer_timeout = answer_timeout
@@ -69,6 +73,8 @@ class Link:
         self._answer_arrived: trio.Event | None = None
         self._answer: _Answer | None = None
         self.lost_reason: str | None = None
+        self.answered = False
+        """Whether the peer answered one of our CALLs with a result: the connection worked."""
         self._closing = False
         self.last_sent = trio.current_time()
         """When we last sent anything, in trio time (the heartbeat counts silence from here)."""
@@ -137,15 +143,23 @@ class Link:
                     if not self._closing:
                         self._lose(str(lost))
                     return
+                if self._journal is not None:
+                    self._journal(text, False)
                 event = self._session.receive(text)
                 if isinstance(event, CallReceived | InvalidCall):
-                    await incoming.send(event)
+                    try:  # never wait for the answerer: it may be waiting for an answer only we can read
+                        incoming.send_nowait(event)
+                    except trio.WouldBlock:
+                        _log.warning("%s: CALL %s refused: too many CALLs wait", self._name, event.unique_id)
+                        busy = "too many CALLs wait for their answers"
+                        await self._send(self._session.error(event.unique_id, ErrorCode.GENERIC_ERROR, busy))
                 elif isinstance(event, AnswerDropped):
                     late = "late " if event.late else ""
                     _log.warning("%s: %sanswer to CALL %s dropped", self._name, late, event.unique_id)
                 elif isinstance(event, MessageDropped):
                     _log.warning("%s: message dropped: %s", self._name, event.error.description)
                 elif self._answer_arrived is not None:
+                    self.answered = self.answered or isinstance(event, ResultReceived)
                     self._answer = event
                     self._answer_arrived.set()
 
@@ -157,6 +171,8 @@ class Link:
             await trio.lowlevel.checkpoint()  # the cancellation of our own scope takes effect here
             raise
         self.last_sent = trio.current_time()
+        if self._journal is not None:
+            self._journal(text, True)
 
     def _lose(self, reason: str) -> None:
         if self.lost_reason is None:

@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_duration(run)
 
+    check = commands.add_parser(
+        "check",
+        help="check a fleet file without running it",
+        description=(
+            "Check a fleet file as 'run' would (every key, every charge point id, configuration values, "
+            "security files, scenario targets) and print what it describes; nothing connects, nothing is "
+            "written. A mistake is one line on standard error and exit status 2."
+        ),
+    )
+    check.add_argument("fleet_file", type=Path, metavar="FLEET.toml", help="the fleet file (see examples/)")
+
     csms = commands.add_parser("csms", help="run the embedded Central System")
     csms.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     csms.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
@@ -190,6 +201,20 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
         except StorageError as error:  # the database cannot be opened: not ours, or of a newer version
             print(f"ocpp-fleet: {database}: {error}", file=sys.stderr)
             return EXIT_FAILURE
+    elif arguments.command == "check":
+        try:
+            fleet_file = load_fleet_file(arguments.fleet_file)
+            specs = fleet_file.charge_points()
+        except FleetFileError as error:
+            print(f"ocpp-fleet: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        connectors = sum(spec.connectors for spec in specs)
+        print(
+            f"{fleet_file.source}: {len(specs)} charge points with {connectors} connectors in "
+            f"{len(fleet_file.groups)} groups, {len(fleet_file.scenario)} scenario events; "
+            f"state in {fleet_file.database}",
+            file=out,
+        )
     elif arguments.command == "csms":
         trio.run(
             functools.partial(

@@ -10,7 +10,7 @@ import math
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import attrs
 import trio
@@ -149,12 +149,21 @@ class _RecordPrinter:
             _print_record(record, record.time - self._start, self._out)
 
 
+def _without_secrets(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with the value of a ChangeConfiguration of AuthorizationKey hidden: it is a password."""
+    if str(payload.get("key", "")).lower() == "authorizationkey" and "value" in payload:
+        return {**payload, "value": "(hidden)"}
+    return payload
+
+
 def _print_record(record: Record, seconds: float, out: TextIO) -> None:
     arrow = "->" if record.direction == "in" else "<-"
     what = record.action or "?"
     if record.kind != "CALL":
         what += ".conf" if record.kind == "CALLRESULT" else ".error"
-    payload = _meter_values_summary(record) or json.dumps(record.payload, separators=(",", ":"))
+    payload = _meter_values_summary(record) or json.dumps(
+        _without_secrets(record.payload), separators=(",", ":")
+    )
     if len(payload) > _PAYLOAD_WIDTH:
         payload = payload[: _PAYLOAD_WIDTH - 3] + "..."
     print(

@@ -44,6 +44,7 @@ import attrs
 from actors.charge_point import SUPPORTED_MEASURANDS, configuration_keys
 from actors.configuration import Configuration
 from actors.ocpp import ChargePointErrorCode, ConfigurationStatus
+from actors.security import HIGHEST_PROFILE, TlsFiles
 from fleet.drivers import SessionSettings
 from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
 
@@ -78,6 +79,11 @@ GROUP_KEYS = (
     "vendor",
     "configuration",
     "sessions",
+    "security_profile",
+    "authorization_key",
+    "ca_file",
+    "client_certificate",
+    "client_key",
 )
 SESSION_KEYS = ("arrivals_per_hour", "duration_minutes", "id_tags")
 DEFAULT_MAX_POWER_W = 22_000.0
@@ -124,6 +130,8 @@ class ChargePointSpec:
     """Drivers arriving at random, if any."""
     remote_start_delay: float = DEFAULT_REMOTE_START_DELAY
     """Seconds after a connector starts waiting for a cable (a remote start) until a simulated EV plugs in."""
+    tls: TlsFiles = attrs.Factory(TlsFiles)
+    """CA file and client certificate (security profiles 2 and 3)."""
 
 
 @attrs.frozen
@@ -142,6 +150,18 @@ class ChargePointGroup:
     max_power_w: float = DEFAULT_MAX_POWER_W
     sessions: SessionSettings | None = None
     remote_start_delay: float = DEFAULT_REMOTE_START_DELAY
+    security: "GroupSecurity | None" = None
+
+
+@attrs.frozen
+class GroupSecurity:
+    """The security settings of a group: patterns of n and id; files relative to the fleet file."""
+
+    profile: int
+    authorization_key: str | None
+    ca_file: Path | None
+    client_certificate: Path | None
+    client_key: Path | None
 
 
 @attrs.frozen
@@ -248,13 +268,15 @@ def _fleet(document: dict[str, Any], source: str, base_dir: Path) -> FleetFile:
     return FleetFile(
         csms_url=_field(document, "", "csms_url", _url, None),
         database=base_dir / _field(document, "", "database", _database, DEFAULT_DATABASE),
-        groups=tuple(_group(group, f"charge_points[{index}]") for index, group in enumerate(groups)),
+        groups=tuple(
+            _group(group, f"charge_points[{index}]", base_dir) for index, group in enumerate(groups)
+        ),
         source=source,
         scenario=_field(document, "", "scenario", _scenario, ()),
     )
 
 
-def _group(table: Any, path: str) -> ChargePointGroup:
+def _group(table: Any, path: str, base_dir: Path) -> ChargePointGroup:
     if not isinstance(table, dict):
         raise _Invalid(path, f"must be a table, written [[charge_points]], got {_show(table)}")
     _known_keys(table, path, GROUP_KEYS)
@@ -276,7 +298,56 @@ def _group(table: Any, path: str) -> ChargePointGroup:
         max_power_w=_field(table, path, "max_power_w", _power, DEFAULT_MAX_POWER_W),
         sessions=_field(table, path, "sessions", _sessions, None),
         remote_start_delay=_field(table, path, "remote_start_delay", _delay, DEFAULT_REMOTE_START_DELAY),
+        security=_security(table, path, base_dir, configuration),
     )
+
+
+def _security(
+    table: Mapping[str, Any], path: str, base_dir: Path, configuration: Mapping[str, str]
+) -> GroupSecurity | None:
+    """The group's security settings, checked against each other; ``None`` if it has none."""
+    keys = ("security_profile", "authorization_key", "ca_file", "client_certificate", "client_key")
+    if not any(key in table for key in keys):
+        return None
+
+    def file(key: str) -> Path | None:
+        pattern = _field(table, path, key, _id_pattern, None)
+        return None if pattern is None else base_dir / pattern
+
+    profile = _field(table, path, "security_profile", _security_profile, 0)
+    key = _field(table, path, "authorization_key", _id_pattern, None)
+    certificate = file("client_certificate")
+    has_key = key is not None or any(name.lower() == "authorizationkey" for name in configuration)
+    where = _join(path, "security_profile")
+    if profile in (1, 2) and not has_key:
+        raise _Invalid(
+            where, f"profile {profile} needs an authorization_key (the Basic authentication password)"
+        )
+    if profile == HIGHEST_PROFILE and certificate is None:
+        raise _Invalid(where, "profile 3 needs a client_certificate (and client_key unless in the same file)")
+    return GroupSecurity(profile, key, file("ca_file"), certificate, file("client_key"))
+
+
+def _security_profile(value: Any, path: str) -> int:
+    if type(value) is not int or not 0 <= value <= HIGHEST_PROFILE:
+        raise _Invalid(path, f"must be a security profile from 0 to {HIGHEST_PROFILE}, got {_show(value)}")
+    return value
+
+
+def _id_pattern(value: Any, path: str) -> str:
+    """A string that may use n and id as str.format fields, e.g. ``certs/{id}.pem``."""
+    if not isinstance(value, str) or not value:
+        raise _Invalid(path, f"must be a string, got {_show(value)}")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        if not names <= {"n", "id"}:
+            raise _Invalid(
+                path, f'{_show(value)} may use no other names than n and id, as in "certs/{{id}}.pem"'
+            )
+        value.format(n=1, id="CP")
+    except (ValueError, IndexError) as error:
+        raise _Invalid(path, f"{_show(value)} is not a valid str.format pattern: {error}") from None
+    return value
 
 
 def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePointSpec:
@@ -289,7 +360,7 @@ def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePoint
             f"{_show(serial)} (n={n}) has {len(serial)} characters; a serial number has 1 to 25 (CiString25)"
         )
         raise _Invalid("serial", problem)
-    return ChargePointSpec(
+    spec = ChargePointSpec(
         id=charge_point_id,
         serial=serial,
         connectors=group.connectors,
@@ -302,6 +373,39 @@ def _charge_point(group: ChargePointGroup, n: int, csms_url: str) -> ChargePoint
         sessions=group.sessions,
         remote_start_delay=group.remote_start_delay,
     )
+    if group.security is None:
+        return spec
+    return _secured(spec, group.security, n)
+
+
+def _secured(spec: ChargePointSpec, security: GroupSecurity, n: int) -> ChargePointSpec:
+    """``spec`` with its security settings: the profile and key in its configuration, its TLS files, which
+    must be readable."""
+    configuration = dict(spec.configuration)
+    configuration["SecurityProfile"] = str(security.profile)
+    if security.authorization_key is not None:
+        key = security.authorization_key.format(n=n, id=spec.id)
+        if not 16 <= len(key) <= 40:
+            problem = f"has {len(key)} characters for {spec.id}; an AuthorizationKey has 16 to 40"
+            raise _Invalid("authorization_key", problem)
+        configuration["AuthorizationKey"] = key
+
+    def readable(key: str, pattern: Path | None) -> str | None:
+        if pattern is None:
+            return None
+        file = Path(str(pattern).format(n=n, id=spec.id))
+        try:
+            file.read_bytes()
+        except OSError as error:
+            raise _Invalid(key, f"cannot read {file} for {spec.id}: {error.strerror or error}") from None
+        return str(file)
+
+    tls = TlsFiles(
+        ca_file=readable("ca_file", security.ca_file),
+        client_certificate=readable("client_certificate", security.client_certificate),
+        client_key=readable("client_key", security.client_key),
+    )
+    return attrs.evolve(spec, configuration=configuration, tls=tls)
 
 
 def _check_identity(charge_point_id: str, n: int) -> None:

@@ -15,6 +15,7 @@ import trio
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
 from fleet.drivers import bring_ev_when_wanted, drive
+from fleet.firmware import SimulatedFirmware
 from fleet.fleetfile import ChargePointSpec
 from fleet.network import NetworkSwitch
 from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
@@ -27,6 +28,9 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_RAMP = 200.0
 """Charge points started per second unless told otherwise."""
+FLEET_JOURNAL_SIZE = 20
+"""OCPP messages each charge point of a fleet keeps for its diagnostics files: thousands of them share one
+process's memory."""
 
 RESTART_PAUSE = 5.0
 """Seconds before a crashed charge point actor is started again."""
@@ -43,6 +47,8 @@ def settings_for(spec: ChargePointSpec) -> ChargePointSettings:
         firmware_version=spec.firmware,
         connectors=spec.connectors,
         configuration=dict(spec.configuration),
+        tls=spec.tls,
+        journal_size=FLEET_JOURNAL_SIZE,
     )
 
 
@@ -80,6 +86,7 @@ class Fleet:
                 dialer=self.networks[spec.id].dial,
                 hardware=self.hardware[spec.id],
                 rng=self._rng,
+                firmware=SimulatedFirmware(),
             )
             for spec in specs
         ]

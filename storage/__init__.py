@@ -12,6 +12,7 @@ from storage.connectors import MeterRecord
 from storage.database import Database, Synchronous, open_database
 from storage.encoding import JsonObject
 from storage.errors import StorageError
+from storage.firmware import FirmwareRecord
 from storage.inspect import ChargePointSummary, ConnectorSummary, inspect_database
 from storage.memory import MemoryStorage
 from storage.queue import QueuedMessage
@@ -23,6 +24,7 @@ __all__ = [
     "ChargePointSummary",
     "ConnectorSummary",
     "Database",
+    "FirmwareRecord",
     "JsonObject",
     "MemoryStorage",
     "MeterRecord",

@@ -1,17 +1,26 @@
 """The state of one charge point in the SQLite database: :class:`storage.state.ChargePointState` on disk.
 
 Each method is one read (on the reader thread) or one atomic change (group-committed by the writer thread)
-of the functions in ``storage.queue``, ``storage.cache``, ``storage.local_list``, ``storage.connectors`` and
-``storage.configuration``. Values are encoded here, on the event loop, so that a body that is not JSON fails
-in its caller before anything is written.
+of the functions in ``storage.queue``, ``storage.cache``, ``storage.local_list``, ``storage.connectors``,
+``storage.configuration`` and ``storage.firmware``. Values are encoded here, on the event loop, so that a
+body that is not JSON fails in its caller before anything is written.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from storage import cache, configuration, connectors, local_list, queue
+from storage import (
+    cache,
+    charging_profiles,
+    configuration,
+    connectors,
+    firmware,
+    local_list,
+    queue,
+    reservations,
+)
 from storage.encoding import JsonObject, dump_json, instant_to_text
 
 if TYPE_CHECKING:
@@ -154,6 +163,42 @@ class SqliteChargePointState:
     async def local_list_size(self) -> int:
         return await self._database.read(partial(local_list.size, charge_point_id=self._id))
 
+    # Reservations.
+
+    async def load_reservations(self) -> dict[int, JsonObject]:
+        return await self._database.read(partial(reservations.load, charge_point_id=self._id))
+
+    async def save_reservation(self, reservation_id: int, body: JsonObject) -> None:
+        change = partial(
+            reservations.save, charge_point_id=self._id, reservation_id=reservation_id, body=dump_json(body)
+        )
+        await self._database.write(change)
+
+    async def delete_reservation(self, reservation_id: int) -> None:
+        change = partial(reservations.delete, charge_point_id=self._id, reservation_id=reservation_id)
+        await self._database.write(change)
+
+    # Charging profiles.
+
+    async def load_charging_profiles(self) -> dict[int, JsonObject]:
+        return await self._database.read(partial(charging_profiles.load, charge_point_id=self._id))
+
+    async def save_charging_profile(
+        self, profile_id: int, body: JsonObject, *, replacing: Collection[int] = ()
+    ) -> None:
+        change = partial(
+            charging_profiles.save,
+            charge_point_id=self._id,
+            profile_id=profile_id,
+            body=dump_json(body),
+            replacing=list(replacing),
+        )
+        await self._database.write(change)
+
+    async def delete_charging_profiles(self, profile_ids: Collection[int]) -> None:
+        change = partial(charging_profiles.delete, charge_point_id=self._id, profile_ids=list(profile_ids))
+        await self._database.write(change)
+
     # Connectors.
 
     async def load_availability(self) -> dict[int, str]:
@@ -196,6 +241,15 @@ class SqliteChargePointState:
 
     async def load_meters(self) -> dict[int, connectors.MeterRecord]:
         return await self._database.read(partial(connectors.load_meters, charge_point_id=self._id))
+
+    # Firmware.
+
+    async def load_firmware(self) -> firmware.FirmwareRecord | None:
+        return await self._database.read(partial(firmware.load, charge_point_id=self._id))
+
+    async def save_firmware(self, version: str, *, reported: bool) -> None:
+        change = partial(firmware.save, charge_point_id=self._id, version=version, reported=reported)
+        await self._database.write(change)
 
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ It behaves as the SQLite state does (same policies, same encoding of values), wi
 virtual time (``trio.testing.MockClock``) can use it.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 import attrs
@@ -13,6 +13,7 @@ import trio
 from storage.cache import CacheEntry, is_valid
 from storage.connectors import MeterRecord
 from storage.encoding import JsonObject, dump_json, id_tag_key, instant_from_text, instant_to_text, load_json
+from storage.firmware import FirmwareRecord
 from storage.queue import QueuedMessage, overflow_victim
 from storage.state import ChargePointState
 
@@ -61,9 +62,12 @@ class MemoryChargePointState:
         self._uses = 0
         self._local_list: dict[str, str] = {}  # by idTag key: IdTagInfo as JSON text
         self._local_list_version = 0
+        self._reservations: dict[int, str] = {}  # by reservation id: the body as JSON text
+        self._charging_profiles: dict[int, str] = {}  # by chargingProfileId: the body as JSON text
         self._availability: dict[int, str] = {}
         self._transactions: dict[int, str] = {}
         self._meters: dict[int, tuple[float, str, str]] = {}
+        self._firmware: FirmwareRecord | None = None
 
     def set_limits(self, *, queue_limit: int, cache_limit: int) -> None:
         """Bound the offline queue and the Authorization Cache from now on."""
@@ -230,6 +234,42 @@ class MemoryChargePointState:
         await trio.lowlevel.checkpoint()
         return len(self._local_list)
 
+    # Reservations.
+
+    async def load_reservations(self) -> dict[int, JsonObject]:
+        await trio.lowlevel.checkpoint()
+        kept = sorted(self._reservations.items())
+        return {reservation_id: load_json(body) for reservation_id, body in kept}
+
+    async def save_reservation(self, reservation_id: int, body: JsonObject) -> None:
+        text = dump_json(body)
+        await trio.lowlevel.checkpoint()
+        self._reservations[reservation_id] = text
+
+    async def delete_reservation(self, reservation_id: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self._reservations.pop(reservation_id, None)
+
+    # Charging profiles.
+
+    async def load_charging_profiles(self) -> dict[int, JsonObject]:
+        await trio.lowlevel.checkpoint()
+        return {profile_id: load_json(body) for profile_id, body in sorted(self._charging_profiles.items())}
+
+    async def save_charging_profile(
+        self, profile_id: int, body: JsonObject, *, replacing: Collection[int] = ()
+    ) -> None:
+        text = dump_json(body)
+        await trio.lowlevel.checkpoint()
+        for replaced in replacing:
+            self._charging_profiles.pop(replaced, None)
+        self._charging_profiles[profile_id] = text
+
+    async def delete_charging_profiles(self, profile_ids: Collection[int]) -> None:
+        await trio.lowlevel.checkpoint()
+        for profile_id in profile_ids:
+            self._charging_profiles.pop(profile_id, None)
+
     # Connectors.
 
     async def load_availability(self) -> dict[int, str]:
@@ -268,6 +308,16 @@ class MemoryChargePointState:
             )
             for connector_id, (energy_wh, reading, at) in self._meters.items()
         }
+
+    # Firmware.
+
+    async def load_firmware(self) -> FirmwareRecord | None:
+        await trio.lowlevel.checkpoint()
+        return self._firmware
+
+    async def save_firmware(self, version: str, *, reported: bool) -> None:
+        await trio.lowlevel.checkpoint()
+        self._firmware = FirmwareRecord(version=version, reported=reported)
 
 
 class MemoryStorage:

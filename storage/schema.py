@@ -161,3 +161,13 @@ def migrate(connection: sqlite3.Connection) -> list[str]:
     pending = [migration.name for migration in MIGRATIONS.pending(db)]
     MIGRATIONS.apply(db)
     return pending
+
+
+@_migration("0008_firmware")
+def _firmware(db: sqlite_utils.Database) -> None:
+    """The firmware version a firmware update installed, and whether its installation was reported."""
+    db.table("firmware").create(
+        {"charge_point_id": str, "version": str, "reported": int},
+        pk="charge_point_id",
+        not_null=["charge_point_id", "version", "reported"],
+    )

@@ -6,13 +6,14 @@ the process and a power cut. Both store and return the same values: JSON bodies 
 (what ``json`` makes of them), instants as aware UTC datetimes, and idTags compare case-insensitively.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Protocol
 
 from storage.cache import CacheEntry
 from storage.connectors import MeterRecord
 from storage.encoding import JsonObject
+from storage.firmware import FirmwareRecord
 from storage.queue import QueuedMessage
 
 
@@ -135,6 +136,37 @@ class ChargePointState(Protocol):
         """How many idTags the list holds."""
         ...
 
+    # Reservations (storage.reservations).
+
+    async def load_reservations(self) -> dict[int, JsonObject]:
+        """Every reservation kept, its body by reservation id."""
+        ...
+
+    async def save_reservation(self, reservation_id: int, body: JsonObject) -> None:
+        """Keep a reservation, or replace the one with the same id."""
+        ...
+
+    async def delete_reservation(self, reservation_id: int) -> None:
+        """Forget a reservation; no error if it is not kept."""
+        ...
+
+    # Charging profiles (storage.charging_profiles).
+
+    async def load_charging_profiles(self) -> dict[int, JsonObject]:
+        """Every charging profile kept, its body by chargingProfileId."""
+        ...
+
+    async def save_charging_profile(
+        self, profile_id: int, body: JsonObject, *, replacing: Collection[int] = ()
+    ) -> None:
+        """Keep a charging profile (replacing the one with the same id) and forget the profiles
+        ``replacing``, atomically."""
+        ...
+
+    async def delete_charging_profiles(self, profile_ids: Collection[int]) -> None:
+        """Forget charging profiles, atomically; no error for those that are not kept."""
+        ...
+
     # Connectors (storage.connectors).
 
     async def load_availability(self) -> dict[int, str]:
@@ -165,6 +197,16 @@ class ChargePointState(Protocol):
 
     async def load_meters(self) -> dict[int, MeterRecord]:
         """The latest meter reading of each connector that has one."""
+        ...
+
+    # Firmware (storage.firmware).
+
+    async def load_firmware(self) -> FirmwareRecord | None:
+        """The firmware a firmware update installed, or ``None`` if none ever did."""
+        ...
+
+    async def save_firmware(self, version: str, *, reported: bool) -> None:
+        """Keep the version of the installed firmware and whether its installation was reported."""
         ...
 
 

@@ -27,16 +27,39 @@ After that the Central System exits. The scripts:
   of an unknown connector, ChangeAvailability of connector 2 to Inoperative (waiting for its Unavailable)
   and back to Operative (waiting for its Available), and RemoteStartTransaction on connector 0. An answer
   other than the expected one is an error event too, and ends the script without "done".
+- ``firmware``: BootNotification Accepted with ``interval=300``; the script starts once it has the
+  BootNotification and the StatusNotifications of connectors 0..N. It serves a firmware image over HTTP on
+  loopback and sends UpdateFirmware for it; once FirmwareStatusNotification ``Installed`` came (after the
+  reboot), GetDiagnostics with a location on the same server; once DiagnosticsStatusNotification
+  ``Uploaded`` came, an ``{"event": "uploaded", "path": ..., "size": ..., "first_line": ...}`` for each file
+  the server received.
+- ``reservation``: BootNotification Accepted with ``interval=300``; the script starts once it has the
+  BootNotification and the StatusNotifications of connectors 0..N. ReserveNow of connector 1 (waiting for its
+  Reserved), of connector 1 again under another id, and of connector 7; CancelReservation of the first
+  (waiting for Available) and again; ReserveNow of connector 0 for 5 seconds, then of connector 2 (waiting
+  for both connectors' Reserved: connector 1 is then the one left for connector 0's reservation), then for
+  connector 1's Available once the reservation of connector 0 has expired; CancelReservation of connector
+  2's (waiting for its Available). An answer other than the expected one ends the script without "done".
+- ``smart``: BootNotification Accepted with ``interval=300``; the script starts once it has the
+  BootNotification and the StatusNotifications of connectors 0..N. GetConfiguration of the Smart Charging
+  keys; SetChargingProfile of a TxDefaultProfile for connector 1 (16 A from the current whole second, 10 A
+  from 60 s later), of a ChargePointMaxProfile (20 A) and of a TxProfile without a transaction (Rejected);
+  GetCompositeSchedule of connector 1 (120 s, A), of connector 0 (120 s, W) and of connector 5 (Rejected);
+  ClearChargingProfile of the TxDefaultProfile by id, of every profile, and of the TxDefaultProfile again
+  (Unknown). An answer other than the expected one ends the script without "done".
 """
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import http.server
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp.routing import on
@@ -47,9 +70,17 @@ from ocpp.v16.enums import (
     AuthorizationStatus,
     AvailabilityStatus,
     AvailabilityType,
+    CancelReservationStatus,
     ChargePointStatus,
+    ChargingProfileKindType,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ChargingRateUnitType,
+    ClearChargingProfileStatus,
+    GetCompositeScheduleStatus,
     RegistrationStatus,
     RemoteStartStopStatus,
+    ReservationStatus,
     ResetType,
     UnlockStatus,
 )
@@ -80,6 +111,12 @@ class RecordErrors(logging.Handler):
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def in_seconds(seconds: float) -> str:
+    """The time ``seconds`` from now, as OCPP carries it."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class CentralSystem:
@@ -190,6 +227,16 @@ class ChargePointSide(ChargePoint):  # type: ignore[misc]  # the ocpp package ha
         self.csms.record(Action.stop_transaction, payload)
         return call_result.StopTransaction(id_tag_info=IdTagInfo(status=AuthorizationStatus.accepted))
 
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **payload: Any) -> call_result.FirmwareStatusNotification:
+        self.csms.record(Action.firmware_status_notification, payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(self, **payload: Any) -> call_result.DiagnosticsStatusNotification:
+        self.csms.record(Action.diagnostics_status_notification, payload)
+        return call_result.DiagnosticsStatusNotification()
+
 
 class ScriptFailed(Exception):
     """The charge point answered otherwise than the script needs to go on."""
@@ -271,6 +318,149 @@ async def session_script(charge_point: ChargePointSide) -> None:
     await ask(charge_point, call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=0), expect=rejected)
 
 
+async def reservation_script(charge_point: ChargePointSide) -> None:
+    """ReserveNow and CancelReservation (5.13, 5.1), with the statuses they bring (4.9)."""
+    csms = charge_point.csms
+    accepted = ReservationStatus.accepted
+    first = call.ReserveNow(connector_id=1, expiry_date=in_seconds(60), id_tag="RES-1", reservation_id=1)
+    await ask(charge_point, first, expect=accepted)
+    reserved = await csms.wait_for(status_of(1, ChargePointStatus.reserved))
+    taken = call.ReserveNow(connector_id=1, expiry_date=in_seconds(60), id_tag="RES-2", reservation_id=2)
+    await ask(charge_point, taken, expect=ReservationStatus.occupied)
+    missing = call.ReserveNow(connector_id=7, expiry_date=in_seconds(60), id_tag="RES-3", reservation_id=3)
+    await ask(charge_point, missing, expect=ReservationStatus.rejected)
+    await ask(charge_point, call.CancelReservation(reservation_id=1), expect=CancelReservationStatus.accepted)
+    await csms.wait_for(status_of(1, ChargePointStatus.available), since=reserved + 1)
+    await ask(charge_point, call.CancelReservation(reservation_id=1), expect=CancelReservationStatus.rejected)
+    anywhere = call.ReserveNow(
+        connector_id=0, expiry_date=in_seconds(5), id_tag="RES-4", reservation_id=4, parent_id_tag="FAMILY"
+    )
+    await ask(charge_point, anywhere, expect=accepted)
+    second = call.ReserveNow(connector_id=2, expiry_date=in_seconds(60), id_tag="RES-5", reservation_id=5)
+    await ask(charge_point, second, expect=accepted)
+    reserved_2 = await csms.wait_for(status_of(2, ChargePointStatus.reserved))
+    kept = await csms.wait_for(status_of(1, ChargePointStatus.reserved), count=2)
+    await csms.wait_for(status_of(1, ChargePointStatus.available), since=kept + 1)  # connector 0's expired
+    await ask(charge_point, call.CancelReservation(reservation_id=5), expect=CancelReservationStatus.accepted)
+    await csms.wait_for(status_of(2, ChargePointStatus.available), since=reserved_2 + 1)
+
+
+FIRMWARE_PATH = "/firmware/acme-ac22-2.0.0.bin"
+"""Where the ``firmware`` script's file server has the image; the version is in its name."""
+
+
+class FileServer(http.server.BaseHTTPRequestHandler):
+    """The ``firmware`` script's loopback HTTP server: GET of the image, PUT of diagnostics files."""
+
+    uploads: dict[str, bytes]
+
+    def do_GET(self) -> None:
+        body = b"\x7fELF simulated firmware image" if self.path == FIRMWARE_PATH else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        self.uploads[self.path] = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A loopback HTTP file server in a thread: its base URL, and the files PUT to it (by path)."""
+    uploads: dict[str, bytes] = {}
+    handler = type("Handler", (FileServer,), {"uploads": uploads})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", uploads
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def status_notification(action: str, status: str) -> Predicate:
+    return lambda called, payload: called == action and payload["status"] == status
+
+
+async def firmware_script(charge_point: ChargePointSide) -> None:
+    """UpdateFirmware from a loopback HTTP server, until Installed after the reboot; then GetDiagnostics to
+    it, until Uploaded; then an "uploaded" event for each file the server received."""
+    csms = charge_point.csms
+    with file_server() as (base_url, uploads):
+        update = call.UpdateFirmware(
+            location=base_url + FIRMWARE_PATH, retrieve_date=now(), retries=1, retry_interval=1
+        )
+        await ask(charge_point, update)
+        await csms.wait_for(status_notification(Action.firmware_status_notification, "Installed"))
+        assert csms.charge_point is not None  # the connection after the reboot
+        diagnostics = call.GetDiagnostics(location=base_url + "/diagnostics/", retries=1, retry_interval=1)
+        await ask(csms.charge_point, diagnostics)
+        await csms.wait_for(status_notification(Action.diagnostics_status_notification, "Uploaded"))
+        for path, body in uploads.items():
+            emit("uploaded", path=path, size=len(body), first_line=body.decode().split("\n", 1)[0])
+
+
+SMART_CHARGING_KEYS = [
+    "ChargeProfileMaxStackLevel",
+    "ChargingScheduleAllowedChargingRateUnit",
+    "ChargingScheduleMaxPeriods",
+    "MaxChargingProfilesInstalled",
+]
+"""The keys 3.13.5 says a Smart Charging enabled charge point SHALL report."""
+
+
+def charging_profile(
+    profile_id: int, purpose: str, periods: list[tuple[int, float]], **fields: Any
+) -> dict[str, Any]:
+    """A csChargingProfiles object (7.8) as the ``ocpp`` package takes it: Absolute from the current whole
+    second, its limits in A on 3 phases."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "charging_profile_id": profile_id,
+        "stack_level": 0,
+        "charging_profile_purpose": purpose,
+        "charging_profile_kind": ChargingProfileKindType.absolute,
+        "charging_schedule": {
+            "charging_rate_unit": ChargingRateUnitType.amps,
+            "start_schedule": start.isoformat().replace("+00:00", "Z"),
+            "charging_schedule_period": [
+                {"start_period": begin, "limit": limit, "number_phases": 3} for begin, limit in periods
+            ],
+        },
+        **fields,
+    }
+
+
+async def smart_script(charge_point: ChargePointSide) -> None:
+    """Smart Charging (3.13, 5.5, 5.7, 5.16): profiles set, the Composite Schedule asked for, then cleared."""
+    purpose, unit = ChargingProfilePurposeType, ChargingRateUnitType
+    await ask(charge_point, call.GetConfiguration(key=SMART_CHARGING_KEYS))
+    default = charging_profile(1, purpose.tx_default_profile, [(0, 16), (60, 10)])
+    maximum = charging_profile(2, purpose.charge_point_max_profile, [(0, 20)])
+    tx = charging_profile(3, purpose.tx_profile, [(0, 6)], transaction_id=4711)
+    set_profile = ChargingProfileStatus
+    await ask(charge_point, call.SetChargingProfile(1, default), expect=set_profile.accepted)
+    await ask(charge_point, call.SetChargingProfile(0, maximum), expect=set_profile.accepted)
+    await ask(charge_point, call.SetChargingProfile(1, tx), expect=set_profile.rejected)  # no transaction
+    composite = GetCompositeScheduleStatus
+    await ask(charge_point, call.GetCompositeSchedule(1, 120, unit.amps), expect=composite.accepted)
+    await ask(charge_point, call.GetCompositeSchedule(0, 120, unit.watts), expect=composite.accepted)
+    await ask(charge_point, call.GetCompositeSchedule(5, 120), expect=composite.rejected)
+    clear = ClearChargingProfileStatus
+    await ask(charge_point, call.ClearChargingProfile(id=1), expect=clear.accepted)
+    await ask(charge_point, call.ClearChargingProfile(), expect=clear.accepted)
+    await ask(charge_point, call.ClearChargingProfile(id=1), expect=clear.unknown)
+
+
 @dataclasses.dataclass(frozen=True)
 class Script:
     run: Callable[[ChargePointSide], Awaitable[None]]
@@ -283,6 +473,9 @@ class Script:
 SCRIPTS: dict[str, Script] = {
     "core": Script(core_script, heartbeat_interval=1, ready_on_heartbeat=True),
     "session": Script(session_script, heartbeat_interval=300, ready_on_heartbeat=False),
+    "firmware": Script(firmware_script, heartbeat_interval=300, ready_on_heartbeat=False),
+    "reservation": Script(reservation_script, heartbeat_interval=300, ready_on_heartbeat=False),
+    "smart": Script(smart_script, heartbeat_interval=300, ready_on_heartbeat=False),
 }
 
 

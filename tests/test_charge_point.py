@@ -5,7 +5,7 @@ import itertools
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import attrs
 import pytest
@@ -40,7 +40,6 @@ from actors.ocpp import (
     RemoteStartStopStatus,
     RemoteStartTransactionRequest,
     RemoteStartTransactionResponse,
-    ReserveNowRequest,
     ResetRequest,
     ResetResponse,
     ResetStatus,
@@ -515,12 +514,9 @@ async def test_an_action_we_do_not_implement_is_answered_not_implemented(
         await start(nursery, csms, settings, state)
         connection = await csms.accept()
         await boot(connection)
-        request = ReserveNowRequest(
-            connector_id=1, expiry_date=CSMS_TIME + timedelta(hours=1), id_tag="T", reservation_id=1
-        )
-        event = await connection.call(request)
-        assert isinstance(event, ErrorReceived)
-        assert event.code == ErrorCode.NOT_IMPLEMENTED
+        await connection.send_text('[2, "x-1", "MakeCoffee", {}]')  # an action OCPP 1.6 does not have
+        answer = json.loads(await connection.websocket.get_message())
+        assert answer[:3] == [4, "x-1", "NotImplemented"]
         nursery.cancel_scope.cancel()
 
 

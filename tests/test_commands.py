@@ -92,3 +92,31 @@ def test_bad_numbers_are_usage_errors(
         main(argv)
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"ocpp-fleet {argv[0]}: error: {message}"
+
+
+def test_check_describes_a_good_fleet_file_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(
+        'csms_url = "ws://127.0.0.1:9000/ocpp"\n'
+        '[[charge_points]]\nid = "A-{n}"\ncount = 3\nconnectors = 2\n'
+        '[[charge_points]]\nid = "B"\n'
+        '[[scenario]]\nat = 5\ncharge_point = "B"\nconnector = 1\nevent = "plug_in"\n'
+    )
+    assert main(["check", str(fleet_file)]) == 0
+    assert capsys.readouterr().out == (
+        f"{fleet_file}: 4 charge points with 7 connectors in 2 groups, 1 scenario events; "
+        f"state in {tmp_path / 'fleet.db'}\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fleet.toml"]
+
+
+def test_check_of_a_bad_fleet_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text('csms_url = "ws://127.0.0.1:9000/ocpp"\n[[charge_points]]\nid = "A"\ncount = 2\n')
+    assert main(["check", str(fleet_file)]) == 2
+    assert capsys.readouterr().err == (
+        f'ocpp-fleet: {fleet_file}: charge_points[0].id: "A" (n=2) duplicates "A" of charge_points[0] (n=1); '
+        "ids must be unique, ignoring case\n"
+    )

@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fleet.toml"
 URL = 'csms_url = "ws://127.0.0.1:9000/ocpp"\n'
 KNOWN_GROUP_KEYS = (
     "connectors, count, csms_url, firmware, id, max_power_w, model, remote_start_delay, serial, vendor, "
-    "configuration, sessions"
+    "configuration, sessions, security_profile, authorization_key, ca_file, client_certificate, client_key"
 )
 
 

@@ -6,10 +6,11 @@ what our charge point answers to its calls, and any error it met arrive as JSON 
 """
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import trio
 
 from actors.charge_point import ChargePoint, ChargePointSettings
+from actors.firmware import FirmwareInstaller
+from fleet.firmware import SimulatedFirmware
 from fleet.simulated import SimulatedConnector
 from storage.memory import MemoryChargePointState
 
@@ -95,14 +98,18 @@ def settings(port: int, configuration: Mapping[str, str] | None = None) -> Charg
 
 
 async def run_against_independent_csms(
-    script: str, *, configuration: Mapping[str, str] | None = None, on_event: EventHook | None = None
+    script: str,
+    *,
+    configuration: Mapping[str, str] | None = None,
+    on_event: EventHook | None = None,
+    firmware: FirmwareInstaller | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Run the Central System's ``script`` against our charge point; its events and its exit code.
 
     The charge point (2 simulated connectors, ``configuration`` at first boot) runs until the Central System
     prints "done"; then it loses power and the Central System exits. ``on_event`` sees each event as it
-    arrives, to act on the hardware. Whatever happens, the subprocess is ended and waited for before this
-    returns or raises.
+    arrives, to act on the hardware; ``firmware`` installs firmware. Whatever happens, the subprocess is
+    ended and waited for before this returns or raises.
     """
     command = [sys.executable, str(CSMS_SCRIPT), "--port", "0", "--script", script, "--timeout", str(GUARD)]
     events: list[dict[str, Any]] = []
@@ -119,7 +126,10 @@ async def run_against_independent_csms(
                 assert port is not None, "the Central System exited before it listened"
                 plugs = [SimulatedConnector(), SimulatedConnector()]
                 charge_point = ChargePoint(
-                    settings(int(port), configuration), MemoryChargePointState(), hardware=plugs
+                    settings(int(port), configuration),
+                    MemoryChargePointState(),
+                    hardware=plugs,
+                    firmware=firmware,
                 )
                 async with trio.open_nursery() as charge_point_nursery:
                     charge_point_nursery.start_soon(charge_point.run)
@@ -328,3 +338,145 @@ async def test_charging_session_and_connector_requests_against_the_ocpp_package_
     assert set(during) <= {"Charging", "SuspendedEV", "SuspendedEVSE"}, statuses[1]
     assert statuses[2] == ["Unavailable", "Available"]
     assert statuses[0] == []
+
+
+async def test_reservations_against_the_ocpp_package_central_system() -> None:
+    events, returncode = await run_against_independent_csms("reservation")
+
+    assert of(events, "error") == []  # every message of ours passed the official schemas
+    assert of(events, "done") == [{"event": "done"}]
+    assert returncode == 0
+
+    # the answers (5.13, 5.1, 7.40): reserved, occupied, no such connector, cancelled, cancelled already,
+    # connector 0, and connector 2 beside it
+    answers = [(event["action"], event["request"], event["response"]) for event in of(events, "answer")]
+    assert [(action, request["reservation_id"], response) for action, request, response in answers] == [
+        ("ReserveNow", 1, {"status": "Accepted"}),
+        ("ReserveNow", 2, {"status": "Occupied"}),
+        ("ReserveNow", 3, {"status": "Rejected"}),
+        ("CancelReservation", 1, {"status": "Accepted"}),
+        ("CancelReservation", 1, {"status": "Rejected"}),
+        ("ReserveNow", 4, {"status": "Accepted"}),
+        ("ReserveNow", 5, {"status": "Accepted"}),
+        ("CancelReservation", 5, {"status": "Accepted"}),
+    ]
+
+    # the statuses they brought (4.9): connector 1 Reserved until cancelled, then Reserved for connector 0's
+    # reservation as the one connector left for it, until that expired; connector 2 Reserved until cancelled
+    boot, after = payloads(events, "StatusNotification")[:3], payloads(events, "StatusNotification")[3:]
+    assert [payload["status"] for payload in boot] == ["Available"] * 3
+    statuses: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    for payload in after:
+        assert payload["error_code"] == "NoError"
+        statuses[payload["connector_id"]].append(payload["status"])
+    assert statuses[0] == []
+    assert statuses[1] == ["Reserved", "Available", "Reserved", "Available"]
+    assert statuses[2] == ["Reserved", "Available"]
+
+    (anywhere,) = [request for _, request, _ in answers if request["reservation_id"] == 4]
+    expired = [payload for payload in after if payload["connector_id"] == 1][-1]
+    expiry = timestamp(anywhere["expiry_date"])
+    assert expiry <= timestamp(expired["timestamp"]) < expiry + timedelta(seconds=2)
+    assert "Authorize" not in {event["action"] for event in of(events, "call")}
+
+
+async def test_firmware_update_and_diagnostics_against_the_ocpp_package_central_system() -> None:
+    events, returncode = await run_against_independent_csms("firmware", firmware=SimulatedFirmware())
+
+    assert of(events, "error") == []  # every message of ours passed the official schemas
+    assert of(events, "done") == [{"event": "done"}]
+    assert returncode == 0
+    assert len(of(events, "connected")) == 2, "the installation ends with a reboot"
+
+    # UpdateFirmware and GetDiagnostics are answered at once (6.56, 6.26)
+    answers = [(event["action"], event["response"]) for event in of(events, "answer")]
+    assert [action for action, _ in answers] == ["UpdateFirmware", "GetDiagnostics"]
+    assert answers[0][1] == {}
+    file_name = answers[1][1]["file_name"]
+    assert re.fullmatch(r"diagnostics-CP-INTEROP-1-\d{8}T\d{6}Z\.log", file_name)
+
+    # 4.5, 7.25: the statuses in order, the new version in the BootNotification after the reboot
+    assert [p["status"] for p in payloads(events, "FirmwareStatusNotification")] == [
+        "Downloading",
+        "Downloaded",
+        "Installing",
+        "Installed",
+    ]
+    assert [p["firmware_version"] for p in payloads(events, "BootNotification")] == ["1.2.3", "2.0.0"]
+    calls = [(event["action"], event["payload"]) for event in of(events, "call")]
+    reboot = calls.index(("BootNotification", {**BOOT_PAYLOAD, "firmware_version": "2.0.0"}))
+    installing = calls.index(("FirmwareStatusNotification", {"status": "Installing"}))
+    installed = calls.index(("FirmwareStatusNotification", {"status": "Installed"}))
+    assert installing < reboot < installed
+
+    # 4.4, 7.24: the upload, and the file on the server
+    uploads = payloads(events, "DiagnosticsStatusNotification")
+    assert [p["status"] for p in uploads] == ["Uploading", "Uploaded"]
+    (uploaded,) = of(events, "uploaded")
+    assert uploaded["path"] == f"/diagnostics/{file_name}"
+    assert uploaded["first_line"] == "# ocpp-fleet diagnostics"
+    assert uploaded["size"] > 0
+
+
+async def test_smart_charging_against_the_ocpp_package_central_system() -> None:
+    events, returncode = await run_against_independent_csms("smart")
+
+    assert of(events, "error") == []  # every answer of ours passed the official schemas
+    assert of(events, "done") == [{"event": "done"}]
+    assert returncode == 0
+    answers = [(event["action"], event["response"]) for event in of(events, "answer")]
+    assert [action for action, _ in answers] == [
+        "GetConfiguration",
+        *["SetChargingProfile"] * 3,
+        *["GetCompositeSchedule"] * 3,
+        *["ClearChargingProfile"] * 3,
+    ]
+    configuration, *sets = (response for _, response in answers[:4])
+    composites = [response for _, response in answers[4:7]]
+    clears = [response for _, response in answers[7:]]
+
+    # 3.13.5: the four keys a Smart Charging enabled charge point reports, read-only (9.4)
+    assert configuration == {
+        "configuration_key": [
+            {"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "10"},
+            {"key": "ChargingScheduleAllowedChargingRateUnit", "readonly": True, "value": "Current,Power"},
+            {"key": "ChargingScheduleMaxPeriods", "readonly": True, "value": "48"},
+            {"key": "MaxChargingProfilesInstalled", "readonly": True, "value": "32"},
+        ],
+        "unknown_key": None,
+    }
+    # a TxDefaultProfile and a ChargePointMaxProfile are installed; a TxProfile without transaction is not
+    assert sets == [{"status": "Accepted"}, {"status": "Accepted"}, {"status": "Rejected"}]
+
+    # 5.7: connector 1 from the second of the request: its TxDefaultProfile (16 A, 10 A 60 s after the
+    # profile's start, which is within a second of the request), under the 20 A of the ChargePointMaxProfile
+    connector_1, grid, unknown = composites
+    start = connector_1["schedule_start"]
+    started = timestamp(start)
+    assert abs((started - datetime.now(started.tzinfo)).total_seconds()) < 5, "the second of the request"
+    first, second = connector_1["charging_schedule"].pop("charging_schedule_period")
+    assert connector_1 == {
+        "status": "Accepted",
+        "connector_id": 1,
+        "schedule_start": start,
+        "charging_schedule": {"charging_rate_unit": "A", "duration": 120, "start_schedule": start},
+    }
+    assert first == {"start_period": 0, "limit": "16.0", "number_phases": 3}
+    assert (second["limit"], second["number_phases"]) == ("10.0", 3)
+    assert second["start_period"] in (59, 60, 61)
+    # connector 0: 16 A (11040 W) at connector 1 and 22 kW at connector 2, at most 20 A x 3 x 230 V
+    assert grid == {
+        "status": "Accepted",
+        "connector_id": 0,
+        "schedule_start": grid["schedule_start"],
+        "charging_schedule": {
+            "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": 0, "limit": "13800.0", "number_phases": 3}],
+            "duration": 120,
+            "start_schedule": grid["schedule_start"],
+        },
+    }
+    assert unknown["status"] == "Rejected"
+
+    # 5.5: by id, then every profile left, then the one already cleared
+    assert clears == [{"status": "Accepted"}, {"status": "Accepted"}, {"status": "Unknown"}]
