@@ -9,7 +9,7 @@ DEMO_SECONDS ?= 60
 .PHONY: demo test check lint typecheck benchmark clean
 
 demo: $(INSTALLED)
-	$(VENV)/bin/ocpp-fleet demo --duration $(DEMO_SECONDS)
+	$(VENV)/bin/ocpp-fleet demo examples/demo.toml --duration $(DEMO_SECONDS)
 
 test: check
 	$(PYTHON) -m pytest

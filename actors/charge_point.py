@@ -144,6 +144,7 @@ from actors.security import (
     url_for_profile,
 )
 from actors.smart_charging import SmartCharging
+from actors.statistics import Statistics
 from actors.trigger import trigger_status, triggered_connectors
 from storage import ChargePointState
 
@@ -241,8 +242,10 @@ class ChargePoint:
         hardware: Sequence[ConnectorHardware],
         data_transfer: Mapping[str, DataTransferHandler] | None = None,
         firmware: FirmwareInstaller | None = None,
+        statistics: Statistics | None = None,
     ) -> None:
-        """``firmware`` installs the firmware images of UpdateFirmware (without one, installations fail)."""
+        """``firmware`` installs the firmware images of UpdateFirmware (without one, installations fail);
+        ``statistics`` (shared by a fleet) counts our CALLs and what happens to this charge point."""
         if len(hardware) != settings.connectors:
             raise ValueError(
                 f"{settings.connectors} connectors need as many hardware objects, got {len(hardware)}"
@@ -254,6 +257,9 @@ class ChargePoint:
         self._clock = clock
         self._rng = rng or random.Random()
         self._data_transfer = dict(data_transfer or {})
+        self._statistics = statistics
+        self.counters = None if statistics is None else statistics.charge_point(settings.charge_point_id)
+        """What happened to this charge point (with ``statistics`` only)."""
         CsmsAddress.for_charge_point(settings.csms_url, settings.charge_point_id)  # a bad URL fails here
         self._fallback_profile: int | None = None
         """The security profile to go back to if the first connection with a raised one fails."""
@@ -267,7 +273,11 @@ class ChargePoint:
         self._reboot_wanted = trio.Event()
         self._boot_wanted = trio.Event()
         self._link: Link | None = None
-        self._outbox = Outbox(state, self.clock, self._retry_policy, name=settings.charge_point_id)
+        self._unreported: set[int] = set()
+        """Connectors whose status report after a (re)connection was not delivered: reported at the next."""
+        self._outbox = Outbox(
+            state, self.clock, self._retry_policy, name=settings.charge_point_id, statistics=self.counters
+        )
         self._outbox.on_answer = self._on_queued_answer
         self.connectors: dict[int, Connector] = {}
         self.operative = True
@@ -335,6 +345,8 @@ class ChargePoint:
 
     async def run(self) -> None:
         """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
+        if self.counters is not None:
+            self.counters.powered_on(trio.current_time())
         while True:
             self.boots += 1
             await self._power_on()
@@ -491,9 +503,12 @@ class ChargePoint:
                 answer_timeout=self.settings.answer_timeout,
                 name=name,
                 journal=self.journal.record,
+                statistics=self._statistics,
             )
             self.connected = True
             self._link = link
+            if self.counters is not None:
+                self.counters.connected(trio.current_time())
             try:
                 incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](
                     _INCOMING_CALLS_BUFFER
@@ -507,6 +522,8 @@ class ChargePoint:
                 self.connected = False
                 self._link = None
                 self._outbox.detach()
+                if self.counters is not None:
+                    self.counters.disconnected(trio.current_time())
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted and link.answered
 
@@ -561,6 +578,8 @@ class ChargePoint:
         if after_boot:
             await self._register(link)
         self._outbox.attach(link)
+        if self.counters is not None:
+            self.counters.accepted()
         await self._report_statuses(link, after_boot=after_boot)
         self._firmware.accepted()  # a firmware installed before the reboot is reported now
         await self._heartbeat(link)
@@ -607,12 +626,14 @@ class ChargePoint:
         the connectors whose status changed meanwhile (spec 4.9)."""
         if after_boot:
             await self._report_charge_point_status(link)
-        for connector in self.connectors.values():
-            command = Resynchronise(after_boot)
+        for number, connector in self.connectors.items():
+            command = Resynchronise(after_boot or number in self._unreported)
             await connector.send(command)
             report = await command.reply.wait()
             if report is not None:
-                await self._call_ignoring_failure(link, report)
+                self._unreported.add(number)
+                if await self._call_ignoring_failure(link, report) is not None:
+                    self._unreported.discard(number)
 
     async def _heartbeat(self, link: Link) -> None:
         """Heartbeat after every ``HeartbeatInterval`` seconds without a message of ours."""

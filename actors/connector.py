@@ -603,6 +603,9 @@ class Connector:
     async def _start_transaction(self, id_tag: str, info: IdTagInfo | None) -> None:
         """Start charging and queue StartTransaction with the meter register (spec 4.8); a reservation it
         uses ends, and its id goes in StartTransaction.req (5.13)."""
+        if self._finishing:  # ConnectionTimeout ended the usage while the Authorize was slow (4.9 B6)
+            self._refuse_start()
+            return
         reserved = self._reserved_start(id_tag, info)
         if not reserved.starts:  # a reservation took the connector meanwhile
             self._refuse_start()
@@ -1032,8 +1035,9 @@ class Connector:
             self._reports_waiting = trio.Event()
             for report in self._reporter.due(trio.current_time()):
                 if self._outbox.online:
-                    self._last_reported = report
-                    await self._notify(report.request())
+                    previous, self._last_reported = self._last_reported, report
+                    if not await self._notify(report.request()) and self._last_reported is report:
+                        self._last_reported = previous  # not delivered: reported after reconnecting
 
     def _resynchronise(self, after_boot: bool) -> StatusRequest | None:
         report = self._reporter.report_current(self._clock.now())
@@ -1044,8 +1048,10 @@ class Connector:
         self._last_reported = report
         return report.request()
 
-    async def _notify(self, request: StatusNotificationRequest) -> None:
+    async def _notify(self, request: StatusNotificationRequest) -> bool:
         try:
             await self._outbox.call(request)
         except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
             _log.info("%s: StatusNotification not delivered: %s", self._name, problem)
+            return False
+        return True

@@ -25,6 +25,7 @@ from actors.ocpp import (
     ResultReceived,
     RpcSession,
 )
+from actors.statistics import ActionCounts, Statistics
 
 __all__ = ["CallFailed", "CallTimeout", "IncomingCall", "Link"]
 
@@ -61,9 +62,13 @@ class Link:
         answer_timeout: float,
         name: str,
         journal: Callable[[str | bytes, bool], None] | None = None,
+        statistics: Statistics | None = None,
     ) -> None:
-        """``journal(text, sent)`` hears of every message sent (``sent``) or received, as it went."""
+        """``journal(text, sent)`` hears of every message sent (``sent``) or received, as it went;
+        ``statistics`` counts our CALLs and their answers."""
         self._connection = connection
+        self._statistics = statistics
+        self._answered_at = 0.0
         self._journal = journal
         self._session = session
         self._cancel_scope = cancel_scope
@@ -87,29 +92,53 @@ class Link:
 
         Callers wait their turn: there is at most one outstanding CALL.
         """
+        statistics = self._statistics
+        counts = None if statistics is None else statistics.action(request.action)
         async with self._call_lock:
             unique_id, text = self._session.call(request)
             self._answer_arrived = arrived = trio.Event()
             self._answer = None
+            sending_at, sent_at = (0.0 if counts is None else trio.current_time()), None
             try:
                 await self._send(text)
+                sent_at = sending_at
+                if counts is not None:
+                    counts.sent += 1
                 with trio.move_on_after(self._answer_timeout):
                     await arrived.wait()
             except trio.Cancelled:
                 self._session.give_up()  # whoever calls next on this link must not find it outstanding
+                if counts is not None and sent_at is not None:
+                    counts.lost += 1
                 raise
             answer, self._answer_arrived, self._answer = self._answer, None, None
             if answer is None and self.lost_reason is not None:
+                if counts is not None:
+                    counts.lost += 1
+                await trio.lowlevel.checkpoint()  # a caller in our nursery is cancelled here, as it must be
                 raise ConnectionLost(self.lost_reason)
             if answer is None:
                 self._session.give_up()
+                if counts is not None:
+                    counts.timeouts += 1
                 raise CallTimeout(f"{request.action} {unique_id} not answered in {self._answer_timeout:g} s")
+            if counts is not None and sent_at is not None:
+                self._count_answer(counts, answer, max(0.0, self._answered_at - sent_at))
         if isinstance(answer, ResultReceived):
             response: Response = answer.response
             return response
         if isinstance(answer, ErrorReceived):
             raise CallFailed(answer.code, answer.description)
         raise CallFailed(answer.error.code, answer.error.description)
+
+    @staticmethod
+    def _count_answer(counts: ActionCounts, answer: _Answer, seconds: float) -> None:
+        if isinstance(answer, ResultReceived):
+            counts.answer(seconds)
+        elif isinstance(answer, ErrorReceived):
+            counts.error(answer.code, seconds)
+        else:
+            counts.error(answer.error.code, seconds)
 
     async def answer(self, unique_id: str, response: Response) -> None:
         """Answer the peer's CALL with a result."""
@@ -161,6 +190,7 @@ class Link:
                 elif self._answer_arrived is not None:
                     self.answered = self.answered or isinstance(event, ResultReceived)
                     self._answer = event
+                    self._answered_at = trio.current_time()
                     self._answer_arrived.set()
 
     async def _send(self, text: str) -> None:

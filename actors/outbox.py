@@ -40,11 +40,13 @@ from actors.ocpp import (
     Action,
     MeterValuesRequest,
     Request,
+    StartTransactionRequest,
     StartTransactionResponse,
     StopTransactionRequest,
     decode,
     encode,
 )
+from actors.statistics import ChargePointCounters
 from storage import ChargePointState, QueuedMessage
 
 __all__ = ["DeliveryCounts", "Offline", "Outbox", "QueuedAnswer", "RetryPolicy", "after_failure"]
@@ -121,8 +123,11 @@ class Outbox:
         policy: Callable[[], RetryPolicy],
         *,
         name: str = "",
+        statistics: ChargePointCounters | None = None,
     ) -> None:
+        """``statistics`` counts the queue's depth and the sessions whose messages it queues."""
         self._state = state
+        self._statistics = statistics
         self._clock = clock
         self._policy = policy
         self._name = name
@@ -172,6 +177,18 @@ class Outbox:
         """
         await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
         self._queued.set()
+        statistics = self._statistics
+        if statistics is not None:
+            statistics.queue_is(statistics.queue_depth + 1)
+            if isinstance(request, StartTransactionRequest):
+                statistics.session_started(local_transaction, request.meter_start)
+            elif isinstance(request, StopTransactionRequest):
+                statistics.session_stopped(local_transaction, request.meter_stop)
+
+    def _left_queue(self, messages: int) -> None:
+        """``messages`` left the queue (answered, given up or dropped)."""
+        if self._statistics is not None and messages:
+            self._statistics.queue_is(max(0, self._statistics.queue_depth - messages))
 
     async def drained(self) -> None:
         """Return once the queue is empty."""
@@ -180,10 +197,14 @@ class Outbox:
 
     async def run_sender(self) -> None:
         """Deliver the queue, one message at a time, whenever online; runs until cancelled."""
+        if self._statistics is not None:  # what the queue held at power-on
+            self._statistics.queue_is(await self._state.depth())
         while True:
             self._queued = trio.Event()
             message = await self._state.head()
             if message is None:
+                if self._statistics is not None:
+                    self._statistics.queue_is(0)  # the counter is exact again
                 self._emptied.set()
                 self._emptied = trio.Event()
                 await self._queued.wait()
@@ -213,8 +234,9 @@ class Outbox:
         if isinstance(response, StartTransactionResponse) and message.local_transaction is not None:
             await self._state.set_transaction_id(message.local_transaction, response.transaction_id)
         await self._state.remove(message.seq)
+        self._left_queue(1)
         if isinstance(request, StopTransactionRequest) and message.local_transaction is not None:
-            await self._state.drop_transaction(message.local_transaction)  # its id is of no more use
+            self._left_queue(await self._state.drop_transaction(message.local_transaction))  # its id goes
         self.counts.delivered += 1
         if self.on_answer is not None:
             await self.on_answer(QueuedAnswer(request, response, message.local_transaction))
@@ -228,6 +250,7 @@ class Outbox:
         if message.transaction_id is None:
             dropped = await self._state.drop_transaction(message.local_transaction)
             self.counts.orphaned += dropped
+            self._left_queue(dropped)
             _log.warning(
                 "%s: dropped %d message(s) of transaction %d: its StartTransaction was never answered",
                 self._name,
@@ -257,9 +280,11 @@ class Outbox:
                 "%s: %s dropped after %d failed attempts: %s", self._name, message.action, failures, problem
             )
             await self._state.remove(message.seq)
+            self._left_queue(1)
             if message.action == "StartTransaction" and message.local_transaction is not None:
                 dropped = await self._state.drop_transaction(message.local_transaction)
                 self.counts.orphaned += dropped
+                self._left_queue(dropped)
                 if dropped:
                     _log.warning("%s: dropped %d later message(s) of its transaction", self._name, dropped)
             return

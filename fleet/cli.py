@@ -13,9 +13,12 @@ import trio
 from actors.connection import CsmsAddress
 from fleet import __version__
 from fleet.commands import run_csms, run_demo, run_fleet
-from fleet.fleetfile import FleetFileError, load_fleet_file
+from fleet.control import check_control_host, parse_control_address
+from fleet.demo import run_demo_file
+from fleet.fleetfile import FleetFile, FleetFileError, load_fleet_file
 from fleet.inspect import print_inspection
 from fleet.runner import DEFAULT_RAMP
+from fleet.scenario import ScenarioKind
 from storage import StorageError
 
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -37,7 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="run a small fleet against the embedded Central System and show every message"
+        "demo",
+        help="run a small fleet against the embedded Central System and show every message",
+        description=(
+            "Run charge points against the embedded Central System on 127.0.0.1 and print every message. "
+            "Without a fleet file: a few charge points with simulated drivers. With one: its charge points "
+            "and its scenario, where csms_call events have the Central System send a CALL (a reservation, "
+            "a charging profile, a firmware update served by the demo itself; see examples/demo.toml)."
+        ),
+    )
+    demo.add_argument(
+        "fleet_file",
+        nargs="?",
+        type=Path,
+        metavar="FLEET.toml",
+        help="optional fleet file (examples/demo.toml)",
     )
     demo.add_argument("--charge-points", type=_positive_int, default=3, help="how many (default 3)")
     demo.add_argument("--connectors", type=_positive_int, default=2, help="per charge point (default 2)")
@@ -46,7 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_duration(demo)
 
-    run = commands.add_parser("run", help="run the charge points of a fleet file until stopped")
+    run = commands.add_parser(
+        "run",
+        help="run the charge points of a fleet file until stopped",
+        description=(
+            "Run the charge points of a fleet file until stopped. On a terminal a live view shows, 4 times a "
+            "second, the charge points connected, accepted and offline, the sessions running, the energy "
+            "delivered, our CALLs per second, the Central System's answer times (p50, p99 over 5 s) and the "
+            "errors; otherwise the same figures are printed as a line every 5 s. At the end a report: per "
+            "action sent, answered, CALLERRORs by code, timeouts, lost and answer times (p50, p95, p99, "
+            "max), then reconnects, time offline, offline queue high-water mark, sessions and energy."
+        ),
+    )
     run.add_argument("fleet_file", type=Path, metavar="FLEET.toml", help="the fleet file (see examples/)")
     run.add_argument("--csms-url", help="connect every charge point here instead (ws://... or wss://...)")
     run.add_argument(
@@ -60,6 +88,38 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_RAMP,
         help=f"charge points started per second, 0 for all at once (default {DEFAULT_RAMP:g})",
+    )
+    run.add_argument(
+        "--control",
+        type=_control_address,
+        metavar="HOST:PORT",
+        help="serve the control API (HTTP + JSON: list, add and remove charge points, send them events) "
+        "here, e.g. 127.0.0.1:8080; a loopback address unless --control-public",
+    )
+    run.add_argument(
+        "--control-public",
+        action="store_true",
+        help="let --control listen on an address that is not loopback: anyone who reaches it controls "
+        "the fleet",
+    )
+    run.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.json",
+        help="also write the report printed at the end to this JSON file (format ocpp-fleet-report/1: "
+        "per action and per charge point, mergeable across shards)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics while running (0: a free port)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the metrics server (default 127.0.0.1)",
     )
     _add_duration(run)
 
@@ -120,6 +180,33 @@ def _add_duration(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _control_address(text: str) -> tuple[str, int]:
+    try:
+        return parse_control_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _refuse_csms_calls(fleet_file: FleetFile) -> None:
+    """``run`` plays against a Central System it does not control: a csms_call event is a ValueError."""
+    for index, event in enumerate(fleet_file.scenario):
+        if event.kind is ScenarioKind.CSMS_CALL:
+            raise ValueError(
+                f"{fleet_file.source}: scenario[{index}].event: csms_call needs the embedded Central System; "
+                f"play this file with ocpp-fleet demo"
+            )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -165,7 +252,22 @@ def _only_os_errors(error: BaseException) -> OSError | None:
 
 def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> int:
     out = sys.stdout
-    if arguments.command == "demo":
+    if arguments.command == "demo" and arguments.fleet_file is not None:
+        try:
+            fleet_file = load_fleet_file(arguments.fleet_file)
+            fleet_file.charge_points()
+        except FleetFileError as error:
+            print(f"ocpp-fleet: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        demo_file = functools.partial(
+            run_demo_file,
+            fleet_file,
+            out,
+            heartbeat_interval=arguments.heartbeat_interval,
+            duration=arguments.duration,
+        )
+        trio.run(demo_file)
+    elif arguments.command == "demo":
         trio.run(
             functools.partial(
                 run_demo,
@@ -180,8 +282,13 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
         try:
             fleet_file = load_fleet_file(arguments.fleet_file)
             fleet_file.charge_points()
+            _refuse_csms_calls(fleet_file)
             if arguments.csms_url is not None:
                 CsmsAddress.for_charge_point(arguments.csms_url, "CP")
+            if arguments.control is not None:
+                check_control_host(arguments.control[0], public=arguments.control_public)
+            if arguments.report is not None and not arguments.report.parent.is_dir():
+                raise ValueError(f"--report {arguments.report}: no such folder {arguments.report.parent}")
         except (FleetFileError, ValueError) as error:
             print(f"ocpp-fleet: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -196,6 +303,11 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                     duration=arguments.duration,
                     ramp=arguments.ramp,
                     database=database,
+                    control=arguments.control,
+                    control_public=arguments.control_public,
+                    report=arguments.report,
+                    metrics_host=arguments.metrics_host,
+                    metrics_port=arguments.metrics_port,
                 )
             )
         except StorageError as error:  # the database cannot be opened: not ours, or of a newer version

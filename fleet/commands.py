@@ -4,6 +4,7 @@ Each runs until its duration is over or the process gets SIGINT (Ctrl-C) or SIGT
 second. Output goes to a text stream, one line per event.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -14,18 +15,26 @@ from typing import Any, TextIO
 
 import attrs
 import trio
+from rich.console import Console
 
 from actors.connection import Dialer, tcp_dialer
+from actors.statistics import Statistics
+from fleet.control import check_control_host, serve_control
 from fleet.csms import CentralSystem, Record
 from fleet.drivers import SessionSettings
 from fleet.fleetfile import ChargePointSpec, FleetFile
+from fleet.metrics import FleetCollector, serving_metrics
+from fleet.progress import FleetSize, ProgressMeter, plain_line, print_lines, show_live
+from fleet.report import build_report, print_report, write_report
 from fleet.runner import DEFAULT_RAMP, Fleet
 from storage import MemoryStorage, Storage, open_database
 
 __all__ = ["run_csms", "run_demo", "run_fleet"]
 
 PROGRESS_EVERY = 5.0
-"""Seconds between progress lines of ``run``."""
+"""Seconds between progress lines of ``run`` when its output is not a terminal."""
+REPORT_WIDTH = 120
+"""Characters per line of the report's tables when the output is not a terminal."""
 
 _PAYLOAD_WIDTH = 100
 _UNIT_SHOWN = {"Percent": "%", "Celsius": "°C"}
@@ -49,13 +58,27 @@ async def run_fleet(
     dialer: Dialer = tcp_dialer,
     database: Path | None = None,
     storage: Storage | None = None,
+    report: Path | None = None,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+    live: bool | None = None,
+    control: tuple[str, int] | None = None,
+    control_public: bool = False,
 ) -> None:
     """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs.
 
     The charge points keep their state in ``storage`` if given, else in the SQLite file ``database`` (by
     default the fleet file's ``database``), where a later run finds it: a run that was killed recovers as
     charge points do after a power cut.
+
+    Progress is a live view redrawn 4 times a second if ``live`` (default: if ``out`` is a terminal), else a
+    line every 5 s. At the end the report's tables are printed, and its JSON written to ``report`` if given
+    (fleet.report). With ``metrics_port``, Prometheus metrics are served there meanwhile (fleet.metrics).
+    With ``control`` (host, port), the control API is served there meanwhile (fleet.control); a host that is
+    not loopback is a ValueError unless ``control_public``.
     """
+    if control is not None:
+        check_control_host(control[0], public=control_public)
     if storage is None:
         path = database if database is not None else fleet_file.database
         async with await open_database(path) as opened:
@@ -67,36 +90,56 @@ async def run_fleet(
                 ramp=ramp,
                 dialer=dialer,
                 storage=opened,
+                report=report,
+                metrics_host=metrics_host,
+                metrics_port=metrics_port,
+                live=live,
+                control=control,
+                control_public=control_public,
             )
         return
     specs = fleet_file.charge_points()
     if csms_url is not None:
         specs = tuple(attrs.evolve(spec, csms_url=csms_url) for spec in specs)
-    fleet = Fleet(specs, storage=storage, dialer=dialer)
-    print(f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second", file=out)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
-        nursery.start_soon(fleet.play, fleet_file.scenario)
-        nursery.start_soon(_report_progress, fleet, out)
-        await until_stopped(duration)
-        nursery.cancel_scope.cancel()
-    _print_progress(fleet, out, prefix="stopped: ")
+    statistics = Statistics()
+    fleet = Fleet(specs, storage=storage, dialer=dialer, statistics=statistics)
+    title = f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second"
+    print(title, file=out)
+    live = out.isatty() if live is None else live
+    begin = trio.current_time()
+    meter = ProgressMeter(statistics, start=begin)
+    size = functools.partial(_fleet_size, fleet)
+    with contextlib.ExitStack() as metrics:
+        if metrics_port is not None:
+            collector = FleetCollector(statistics, size)
+            port = metrics.enter_context(serving_metrics(collector, metrics_host, metrics_port))
+            print(f"Prometheus metrics on http://{metrics_host}:{port}/metrics", file=out, flush=True)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
+            nursery.start_soon(fleet.play, fleet_file.scenario)
+            if control is not None:
+                serve = functools.partial(
+                    serve_control, fleet, fleet_file, control, csms_url=csms_url, public=control_public
+                )
+                print(f"control API on {await nursery.start(serve)}", file=out, flush=True)
+            if live:
+                nursery.start_soon(show_live, out, meter, size, title)
+            else:
+                nursery.start_soon(functools.partial(print_lines, out, meter, size, every=PROGRESS_EVERY))
+            await until_stopped(duration)
+            nursery.cancel_scope.cancel()
+        now = trio.current_time()
+        if not live:
+            print(plain_line(meter.figures(now, size()), prefix="stopped: "), file=out, flush=True)
+        result = build_report(statistics, now=now, seconds=now - begin)
+        print_report(result, Console(file=out, width=None if live else REPORT_WIDTH))
+        if report is not None:
+            write_report(report, result)
+            print(f"report written to {report}", file=out, flush=True)
 
 
-async def _report_progress(fleet: Fleet, out: TextIO) -> None:
-    while True:
-        await trio.sleep(PROGRESS_EVERY)
-        _print_progress(fleet, out)
-
-
-def _print_progress(fleet: Fleet, out: TextIO, prefix: str = "") -> None:
-    counts = fleet.counts()
-    print(
-        f"{prefix}{counts.started}/{counts.charge_points} started, {counts.connected} connected, "
-        f"{counts.accepted} accepted, {counts.crashes} crashes",
-        file=out,
-        flush=True,
-    )
+def _fleet_size(fleet: Fleet) -> FleetSize:
+    return FleetSize(len(fleet.charge_points), fleet.started, fleet.crashes)
 
 
 async def run_csms(

@@ -33,7 +33,8 @@ import json
 import re
 import string
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -43,16 +44,18 @@ import attrs
 
 from actors.charge_point import SUPPORTED_MEASURANDS, configuration_keys
 from actors.configuration import Configuration
-from actors.ocpp import ChargePointErrorCode, ConfigurationStatus
+from actors.ocpp import ChargePointErrorCode, ConfigurationStatus, RemoteProtocolError
 from actors.security import HIGHEST_PROFILE, TlsFiles
 from fleet.drivers import SessionSettings
-from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
+from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind, csms_request
 
 __all__ = [
     "ChargePointGroup",
     "ChargePointSpec",
     "FleetFile",
     "FleetFileError",
+    "check_charge_point_group",
+    "check_scenario_event",
     "load_fleet_file",
     "parse_fleet_file",
 ]
@@ -66,6 +69,7 @@ MAX_IDENTITY_LENGTH = 48
 
 FLEET_KEYS = ("csms_url", "database", "charge_points", "scenario")
 SCENARIO_KEYS = ("at", "charge_point", "connector", "error_code", "event", "id_tag", "info")
+CSMS_CALL_KEYS = ("action", "payload")
 GROUP_KEYS = (
     "connectors",
     "count",
@@ -175,6 +179,8 @@ class FleetFile:
     """The file name used in error messages."""
     scenario: tuple[ScenarioEvent, ...] = ()
     """Timed events, in the order of the file."""
+    base_dir: Path = Path()
+    """The folder of the fleet file: relative file names in it are relative to this folder."""
 
     def charge_points(self) -> tuple[ChargePointSpec, ...]:
         """Every charge point, group by group, n = 1..count in each; raises :class:`FleetFileError`.
@@ -182,31 +188,37 @@ class FleetFile:
         Checks what only the expanded ids and serials show: a CSMS URL for every group, valid and unique ids,
         serials of at most 25 characters.
         """
+        return self._specs((f"charge_points[{index}]", group) for index, group in enumerate(self.groups))
+
+    def _specs(self, groups: Iterable[tuple[str, ChargePointGroup]]) -> tuple[ChargePointSpec, ...]:
+        """The charge points of the groups, each with its key path."""
         specs: list[ChargePointSpec] = []
         first_use: dict[str, str] = {}
-        for index, group in enumerate(self.groups):
-            path = f"charge_points[{index}]"
+        for path, group in groups:
             for n, spec in enumerate(self._expand(group, path), start=1):
                 earlier = first_use.get(spec.id.lower())
                 if earlier is not None:
                     problem = (
                         f"{_show(spec.id)} (n={n}) duplicates {earlier}; ids must be unique, ignoring case"
                     )
-                    raise FleetFileError(self.source, f"{path}.id", problem)
-                first_use[spec.id.lower()] = f"{_show(spec.id)} of {path} (n={n})"
+                    raise FleetFileError(self.source, _join(path, "id"), problem)
+                first_use[spec.id.lower()] = f"{_show(spec.id)} of {path or 'this group'} (n={n})"
                 specs.append(spec)
         return tuple(specs)
 
     def _expand(self, group: ChargePointGroup, path: str) -> Iterator[ChargePointSpec]:
         csms_url = group.csms_url or self.csms_url
         if csms_url is None:
-            problem = f"missing; required unless every [[charge_points]] group has its own ({path} has none)"
+            problem = (
+                "missing; required unless every [[charge_points]] group has its own "
+                f"({path or 'this group'} has none)"
+            )
             raise FleetFileError(self.source, "csms_url", problem)
         try:
             for n in range(1, group.count + 1):
                 yield _charge_point(group, n, csms_url)
         except _Invalid as invalid:
-            raise FleetFileError(self.source, f"{path}.{invalid.path}", invalid.problem) from None
+            raise FleetFileError(self.source, _join(path, invalid.path), invalid.problem) from None
 
 
 def load_fleet_file(path: Path) -> FleetFile:
@@ -244,6 +256,32 @@ def parse_fleet_file(text: str, source: str, base_dir: Path) -> FleetFile:
     return fleet
 
 
+def check_charge_point_group(table: Any, fleet: FleetFile, source: str) -> tuple[ChargePointSpec, ...]:
+    """The charge points of one group given as a table of the keys of ``[[charge_points]]`` (the control
+    API adds them at run time), checked as the groups of ``fleet`` are; files are relative to its folder and
+    its ``csms_url`` is the default.
+
+    Raises :class:`FleetFileError` naming ``source`` and key paths within the table.
+    """
+    try:
+        group = _group(table, "", fleet.base_dir)
+    except _Invalid as invalid:
+        raise FleetFileError(source, invalid.path, invalid.problem) from None
+    return attrs.evolve(fleet, source=source)._specs([("", group)])
+
+
+def check_scenario_event(table: Any, source: str) -> ScenarioEvent:
+    """One scenario event given as a table of the keys of ``[[scenario]]`` (the control API receives them),
+    checked as the fleet file's are, but not its charge point and connector against a fleet.
+
+    Raises :class:`FleetFileError` naming ``source`` and key paths within the table.
+    """
+    try:
+        return _scenario_event(table, "")
+    except _Invalid as invalid:
+        raise FleetFileError(source, invalid.path, invalid.problem) from None
+
+
 class _Invalid(Exception):
     """A problem at a key path, before the file name is known."""
 
@@ -273,6 +311,7 @@ def _fleet(document: dict[str, Any], source: str, base_dir: Path) -> FleetFile:
         ),
         source=source,
         scenario=_field(document, "", "scenario", _scenario, ()),
+        base_dir=base_dir,
     )
 
 
@@ -454,7 +493,7 @@ def _scenario(value: Any, path: str) -> tuple[ScenarioEvent, ...]:
 def _scenario_event(table: Any, path: str) -> ScenarioEvent:
     if not isinstance(table, dict):
         raise _Invalid(path, f"must be a table, written [[scenario]], got {_show(table)}")
-    _known_keys(table, path, SCENARIO_KEYS)
+    _known_keys(table, path, SCENARIO_KEYS + CSMS_CALL_KEYS)
     for key in ("at", "charge_point", "event"):
         if key not in table:
             raise _Invalid(_join(path, key), "missing")
@@ -492,7 +531,29 @@ def _scenario_event(table: Any, path: str) -> ScenarioEvent:
         id_tag=id_tag,
         error_code=code,
         info=_field(table, path, "info", _ci_string(50), None),
+        **_csms_call(table, path, kind),
     )
+
+
+def _csms_call(table: Mapping[str, Any], path: str, kind: ScenarioKind) -> dict[str, Any]:
+    """The action and payload of a ``csms_call`` event, checked as the charge point would check them."""
+    if kind is not ScenarioKind.CSMS_CALL:
+        for key in ("action", "payload"):
+            if key in table:
+                raise _Invalid(_join(path, key), f"only a csms_call has an {key}")
+        return {}
+    if "action" not in table:
+        raise _Invalid(_join(path, "action"), "csms_call needs the action of the Central System's CALL")
+    action, payload = table["action"], table.get("payload", {})
+    if not isinstance(payload, dict):
+        raise _Invalid(_join(path, "payload"), f"must be a table (the CALL's payload), got {_show(payload)}")
+    try:
+        csms_request(str(action), payload, now=datetime(2000, 1, 1, tzinfo=UTC), files="http://files")
+    except ValueError as error:
+        raise _Invalid(_join(path, "action"), str(error)) from None
+    except RemoteProtocolError as error:
+        raise _Invalid(_join(path, "payload"), f"not a valid {action}: {error.description}") from None
+    return {"action": str(action), "payload": payload}
 
 
 def _check_scenario_target(event: ScenarioEvent, specs: Mapping[str, ChargePointSpec], path: str) -> None:

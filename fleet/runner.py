@@ -7,13 +7,14 @@ one bug does not bring down a fleet of thousands.
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 import trio
 
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
+from actors.statistics import Statistics
 from fleet.drivers import bring_ev_when_wanted, drive
 from fleet.firmware import SimulatedFirmware
 from fleet.fleetfile import ChargePointSpec
@@ -22,7 +23,7 @@ from fleet.scenario import ALL_CHARGE_POINTS, ScenarioEvent, ScenarioKind
 from fleet.simulated import SimulatedConnector
 from storage import Storage
 
-__all__ = ["DEFAULT_RAMP", "Fleet", "FleetCounts", "settings_for"]
+__all__ = ["DEFAULT_RAMP", "ChargePointConflict", "Fleet", "FleetCounts", "settings_for"]
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ process's memory."""
 
 RESTART_PAUSE = 5.0
 """Seconds before a crashed charge point actor is started again."""
+
+CsmsCall = Callable[[str, ScenarioEvent], Awaitable[None]]
+"""Has a Central System send a ``csms_call`` event's CALL to a charge point (by id)."""
 
 
 def settings_for(spec: ChargePointSpec) -> ChargePointSettings:
@@ -52,6 +56,10 @@ def settings_for(spec: ChargePointSpec) -> ChargePointSettings:
     )
 
 
+class ChargePointConflict(Exception):
+    """A charge point cannot be added: its id is in the fleet already (ids are unique, ignoring case)."""
+
+
 @attrs.frozen
 class FleetCounts:
     """How the fleet is doing right now."""
@@ -67,36 +75,37 @@ class Fleet:
     """Many charge points sharing one storage and one way of reaching the Central System."""
 
     def __init__(
-        self, specs: Sequence[ChargePointSpec], *, storage: Storage, dialer: Dialer = tcp_dialer
+        self,
+        specs: Sequence[ChargePointSpec],
+        *,
+        storage: Storage,
+        dialer: Dialer = tcp_dialer,
+        statistics: Statistics | None = None,
     ) -> None:
-        self._specs = list(specs)
+        """``statistics`` (one for the whole fleet) counts what the charge points do (actors.statistics)."""
+        self.statistics = statistics
+        self._specs: dict[str, ChargePointSpec] = {}
         self._storage = storage
+        self._dialer = dialer
         self._rng = random.Random()  # one for all: jitter needs randomness, not a generator per charge point
-        self.hardware = {
-            spec.id: [SimulatedConnector(max_power_w=spec.max_power_w) for _ in range(spec.connectors)]
-            for spec in specs
-        }
+        self.hardware: dict[str, list[SimulatedConnector]] = {}
         """The simulated connectors of each charge point, by charge point id: scenario events go here."""
-        self.networks = {spec.id: NetworkSwitch(dialer) for spec in specs}
+        self.networks: dict[str, NetworkSwitch] = {}
         """The network of each charge point, by charge point id."""
-        self.charge_points = [
-            ChargePoint(
-                settings_for(spec),
-                storage.charge_point(spec.id),
-                dialer=self.networks[spec.id].dial,
-                hardware=self.hardware[spec.id],
-                rng=self._rng,
-                firmware=SimulatedFirmware(),
-            )
-            for spec in specs
-        ]
-        self._by_id = {
-            charge_point.settings.charge_point_id: charge_point for charge_point in self.charge_points
-        }
+        self.charge_points: list[ChargePoint] = []
+        self._by_id: dict[str, ChargePoint] = {}
         self._power: dict[str, trio.CancelScope] = {}
+        self._running: dict[str, _Running] = {}
+        """The charge points started and not yet ended, by id."""
+        self._removing: set[str] = set()
+        self._nursery: trio.Nursery | None = None
+        """The nursery of :meth:`run` while it runs: charge points added at run time start in it."""
+        self._ramp = DEFAULT_RAMP
         self.started = 0
         self.crashes = 0
         self.power_cuts = 0
+        for spec in specs:
+            self._include(spec)
 
     def counts(self) -> FleetCounts:
         """Counts of the charge points by state."""
@@ -117,20 +126,115 @@ class Fleet:
         ramp: float = DEFAULT_RAMP,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Start every charge point, ``ramp`` per second (0: all at once); reports started when all are."""
-        async with trio.open_nursery() as nursery:
-            begin = trio.current_time()
-            for index, (spec, charge_point) in enumerate(zip(self._specs, self.charge_points, strict=True)):
-                if ramp > 0:
-                    await trio.sleep_until(begin + index / ramp)
-                nursery.start_soon(self._supervise, charge_point)
-                for number, connector in enumerate(self.hardware[spec.id], start=1):
-                    rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
-                    nursery.start_soon(bring_ev_when_wanted, connector, spec.remote_start_delay, rng)
-                    if spec.sessions is not None:
-                        nursery.start_soon(drive, connector, spec.sessions, rng)
+        """Start every charge point, ``ramp`` per second (0: all at once); reports started when all are.
+
+        Runs until cancelled. Charge points :meth:`add`-ed meanwhile start at the same pace.
+        """
+        self._ramp = ramp
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._start(nursery, list(self.charge_points))
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+
+    def get(self, charge_point_id: str) -> ChargePoint | None:
+        """The charge point of this id (compared exactly), if it is in the fleet."""
+        return self._by_id.get(charge_point_id)
+
+    def add(self, specs: Sequence[ChargePointSpec]) -> list[ChargePoint]:
+        """Add charge points at run time; they start at the pace of :meth:`run` (at its start if it has not
+        started yet). Raises :class:`ChargePointConflict`, adding none, if an id is in the fleet already."""
+        taken = {charge_point_id.lower(): charge_point_id for charge_point_id in self._by_id}
+        for spec in specs:
+            existing = taken.setdefault(spec.id.lower(), spec.id)
+            if existing is not spec.id:
+                spelled = "" if existing == spec.id else f" as {existing} (ids are unique, ignoring case)"
+                raise ChargePointConflict(f"{spec.id} is in the fleet already{spelled}")
+        added = [self._include(spec) for spec in specs]
+        if self._nursery is not None:
+            self._nursery.start_soon(self._start, self._nursery, added)
+        return added
+
+    async def remove(self, charge_point_id: str) -> None:
+        """Stop a charge point with its simulated EVs and drivers (as a power cut does) and leave it out of
+        the fleet; what it keeps in the storage stays there. Returns once it has stopped.
+
+        Raises :class:`KeyError` for an id not in the fleet.
+        """
+        if charge_point_id not in self._by_id:
+            raise KeyError(charge_point_id)
+        self._removing.add(charge_point_id)
+        running = self._running.get(charge_point_id)
+        if running is None:  # not started yet: it never will be
+            self._forget(charge_point_id)
+            return
+        running.scope.cancel()
+        await running.ended.wait()
+
+    def _include(self, spec: ChargePointSpec) -> ChargePoint:
+        """Make the charge point of ``spec``, with its hardware and network, a member of the fleet."""
+        self._specs[spec.id] = spec
+        self.hardware[spec.id] = [
+            SimulatedConnector(max_power_w=spec.max_power_w) for _ in range(spec.connectors)
+        ]
+        self.networks[spec.id] = NetworkSwitch(self._dialer)
+        charge_point = ChargePoint(
+            settings_for(spec),
+            self._storage.charge_point(spec.id),
+            dialer=self.networks[spec.id].dial,
+            hardware=self.hardware[spec.id],
+            rng=self._rng,
+            firmware=SimulatedFirmware(),
+            statistics=self.statistics,
+        )
+        self.charge_points.append(charge_point)
+        self._by_id[spec.id] = charge_point
+        return charge_point
+
+    def _forget(self, charge_point_id: str) -> None:
+        """Leave a removed charge point out of the fleet."""
+        self._removing.discard(charge_point_id)
+        charge_point = self._by_id.pop(charge_point_id)
+        self.charge_points.remove(charge_point)
+        if charge_point.counters is not None:  # its time offline stops counting; its counts stay reported
+            charge_point.counters.left(trio.current_time())
+        del self._specs[charge_point_id], self.hardware[charge_point_id], self.networks[charge_point_id]
+        self._power.pop(charge_point_id, None)
+
+    async def _start(self, nursery: trio.Nursery, charge_points: Sequence[ChargePoint]) -> None:
+        """Start ``charge_points`` in ``nursery`` at the fleet's ramp, but none removed meanwhile."""
+        begin = trio.current_time()
+        for index, charge_point in enumerate(charge_points):
+            if self._ramp > 0:
+                await trio.sleep_until(begin + index / self._ramp)
+            charge_point_id = charge_point.settings.charge_point_id
+            if self._by_id.get(charge_point_id) is charge_point and charge_point_id not in self._removing:
+                running = _Running()
+                self._running[charge_point_id] = running
                 self.started += 1
-            task_status.started()
+                nursery.start_soon(self._run_charge_point, charge_point, running)
+
+    async def _run_charge_point(self, charge_point: ChargePoint, running: "_Running") -> None:
+        """A charge point with its simulated EVs and drivers, until it is removed or the fleet stops."""
+        spec = self._specs[charge_point.settings.charge_point_id]
+        try:
+            with running.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._supervise, charge_point)
+                    for number, connector in enumerate(self.hardware[spec.id], start=1):
+                        rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
+                        nursery.start_soon(bring_ev_when_wanted, connector, spec.remote_start_delay, rng)
+                        if spec.sessions is not None:
+                            nursery.start_soon(drive, connector, spec.sessions, rng)
+        finally:
+            del self._running[spec.id]
+            if spec.id in self._removing:
+                self.started -= 1
+                self._forget(spec.id)
+            running.ended.set()
 
     def cut_power(self, charge_point_id: str) -> None:
         """A power cut: the charge point stops at once and powers on again (a new boot)."""
@@ -155,15 +259,26 @@ class Fleet:
                 self.networks[charge_point_id].restore()
             elif event.kind is ScenarioKind.REBOOT:
                 self.reboot(charge_point_id)
-            else:
+            elif event.kind is ScenarioKind.POWER_LOSS:
                 self.cut_power(charge_point_id)
+            else:
+                raise ValueError(f"{event.kind} is played by Fleet.play with the Central System's help")
 
-    async def play(self, scenario: Sequence[ScenarioEvent]) -> None:
-        """Play timed scenario events, ``at`` seconds from now."""
+    async def play(self, scenario: Sequence[ScenarioEvent], *, csms_call: CsmsCall | None = None) -> None:
+        """Play timed scenario events, ``at`` seconds from now; ``csms_call`` has the Central System send the
+        CALL of a ``csms_call`` event (the embedded one of ``ocpp-fleet demo``) to a charge point."""
         begin = trio.current_time()
-        for event in sorted(scenario, key=lambda event: event.at):
-            await trio.sleep_until(begin + event.at)
-            self.apply(event)
+        async with trio.open_nursery() as calls:
+            for event in sorted(scenario, key=lambda event: event.at):
+                await trio.sleep_until(begin + event.at)
+                if event.kind is not ScenarioKind.CSMS_CALL:
+                    self.apply(event)
+                    continue
+                if csms_call is None:
+                    raise ValueError("a csms_call event needs the embedded Central System (ocpp-fleet demo)")
+                everyone = event.charge_point == ALL_CHARGE_POINTS
+                for charge_point_id in list(self._by_id) if everyone else [event.charge_point]:
+                    calls.start_soon(csms_call, charge_point_id, event)
 
     async def _supervise(self, charge_point: ChargePoint) -> None:
         await self._restore_meters(charge_point.settings.charge_point_id)
@@ -189,6 +304,14 @@ class Fleet:
                     "%s: crashed; restarting in %g s", charge_point.settings.charge_point_id, RESTART_PAUSE
                 )
                 await trio.sleep(RESTART_PAUSE)
+
+
+@attrs.frozen(eq=False)
+class _Running:
+    """A started charge point: cancelling ``scope`` stops it with its simulated EVs and drivers."""
+
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    ended: trio.Event = attrs.Factory(trio.Event)
 
 
 def _act_on_connector(connector: SimulatedConnector, event: ScenarioEvent) -> None:

@@ -380,7 +380,16 @@ async def test_get_configuration_all_listed_unknown_and_too_many(
         assert keys["NumberOfConnectors"] == KeyValue(key="NumberOfConnectors", readonly=True, value="2")
         assert keys["HeartbeatInterval"] == KeyValue(key="HeartbeatInterval", readonly=False, value="300")
         profiles = keys["SupportedFeatureProfiles"].value.split(",")
-        assert {"Core", "LocalAuthListManagement", "RemoteTrigger"} <= set(profiles)
+        assert sorted(profiles) == sorted(
+            [  # all six feature profiles of OCPP 1.6 (spec 3.2)
+                "Core",
+                "FirmwareManagement",
+                "LocalAuthListManagement",
+                "Reservation",
+                "SmartCharging",
+                "RemoteTrigger",
+            ]
+        )
         for key in ("LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength"):
             assert key in keys, "9.2: required keys of the Local Auth List Management profile"
 

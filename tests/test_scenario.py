@@ -126,7 +126,7 @@ async def test_a_scenario_plays_on_the_fleet(autojump_clock: trio.testing.MockCl
 
 KNOWN_EVENTS = (
     "plug_in, unplug, present_id_tag, ev_unplug, ev_suspend, ev_resume, fault, clear_fault, "
-    "network_down, network_up, power_loss, reboot"
+    "network_down, network_up, power_loss, reboot, csms_call"
 )
 
 
