@@ -37,24 +37,18 @@ disturb the figures (``--no-wait`` to skip that).
 
 Run it from the repository root::
 
-    .venv/bin/python benchmarks/queue.py            # about 2 minutes with the defaults
-    .venv/bin/python benchmarks/queue.py --sizes 1000 --synchronous FULL --rounds 1 --seconds 2
+    .venv/bin/python benchmarks/durable_queue.py            # about 2 minutes with the defaults
+    .venv/bin/python benchmarks/durable_queue.py --sizes 1000 --synchronous FULL --rounds 1 --seconds 2
 """
-
-import os
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, and this file would stand in for the standard
-# library's ``queue`` module, which trio and storage.worker import: take the folder out first.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
 
 import argparse
 import gc
+import os
 import platform
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
