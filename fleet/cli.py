@@ -9,16 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import trio
+from rich.console import Console
 
 from actors.connection import CsmsAddress
 from fleet import __version__
-from fleet.commands import run_csms, run_demo, run_fleet
+from fleet.commands import REPORT_WIDTH, run_csms, run_demo, run_fleet
 from fleet.control import check_control_host, parse_control_address
 from fleet.demo import run_demo_file
 from fleet.fleetfile import FleetFile, FleetFileError, load_fleet_file
 from fleet.inspect import print_inspection
+from fleet.processes import run_processes, run_shard_child
+from fleet.report import ReportError, print_report, write_report
 from fleet.runner import DEFAULT_RAMP
 from fleet.scenario import ScenarioKind
+from fleet.shards import Shard, merge_report_files
 from storage import StorageError
 
 GC_THRESHOLDS = (10_000, 10, 10)
@@ -121,6 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="address of the metrics server (default 127.0.0.1)",
     )
+    run.add_argument(
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help="run the fleet in N processes (one per core), split as --shard splits it, with one progress "
+        "view and one report; shard K keeps its state in the database named .pK-of-N (fleet.p1-of-4.db)",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="run only shard K of N of the fleet (charge point i of the file, from 0, is in shard "
+        "i %% N + 1), to run a fleet across N machines; its state is in the database named .pK-of-N, its "
+        "report says which shard it is (merge them with ocpp-fleet report merge)",
+    )
+    run.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # a child of --processes
     _add_duration(run)
 
     check = commands.add_parser(
@@ -133,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("fleet_file", type=Path, metavar="FLEET.toml", help="the fleet file (see examples/)")
+
+    report = commands.add_parser("report", help="work with the JSON reports of ocpp-fleet run")
+    report_commands = report.add_subparsers(dest="report_command", metavar="COMMAND", required=True)
+    merge = report_commands.add_parser(
+        "merge",
+        help="combine the reports of the shards of a fleet into one",
+        description=(
+            "Combine the JSON reports (--report) of runs of different shards of one fleet (--shard K/N) into "
+            "the report of the whole fleet, exactly, and print its tables. Reports of another format, of the "
+            "same shard twice, of shards of different splits, or sharing a charge point are refused."
+        ),
+    )
+    merge.add_argument("reports", type=Path, nargs="+", metavar="REPORT.json", help="the shards' reports")
+    merge.add_argument("--output", type=Path, metavar="FILE.json", help="also write the merged report here")
 
     csms = commands.add_parser("csms", help="run the embedded Central System")
     csms.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -195,6 +229,34 @@ def _refuse_csms_calls(fleet_file: FleetFile) -> None:
                 f"{fleet_file.source}: scenario[{index}].event: csms_call needs the embedded Central System; "
                 f"play this file with ocpp-fleet demo"
             )
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _check_processes(arguments: argparse.Namespace, charge_points: int) -> None:
+    """How --processes, --shard and --child combine with each other and the rest; a ValueError if not."""
+    if arguments.processes is not None:
+        if arguments.shard is not None:
+            raise ValueError(
+                "--processes and --shard do not combine yet: run N x M shards instead, M on each machine"
+            )
+        if arguments.control is not None:
+            raise ValueError(
+                "--control serves the charge points of one process, not of --processes; "
+                "run each shard with --shard K/N and a --control of its own"
+            )
+        if arguments.processes > charge_points:
+            raise ValueError(
+                f"--processes {arguments.processes}: the fleet has only {charge_points} charge points"
+            )
+    alone = arguments.control is None and arguments.metrics_port is None and arguments.report is None
+    if arguments.child and (arguments.shard is None or not alone):
+        raise ValueError("--child is for the processes of --processes: with --shard K/N only")
 
 
 def _port(text: str) -> int:
@@ -289,11 +351,42 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                 check_control_host(arguments.control[0], public=arguments.control_public)
             if arguments.report is not None and not arguments.report.parent.is_dir():
                 raise ValueError(f"--report {arguments.report}: no such folder {arguments.report.parent}")
+            _check_processes(arguments, len(fleet_file.charge_points()))
         except (FleetFileError, ValueError) as error:
             print(f"ocpp-fleet: {error}", file=sys.stderr)
             return EXIT_USAGE
         database = arguments.database or fleet_file.database
+        if arguments.shard is not None:
+            database = arguments.shard.database(database)
         try:
+            if arguments.processes is not None:
+                return trio.run(
+                    functools.partial(
+                        run_processes,
+                        arguments.fleet_file,
+                        fleet_file,
+                        out,
+                        processes=arguments.processes,
+                        csms_url=arguments.csms_url,
+                        database=arguments.database,
+                        ramp=arguments.ramp,
+                        duration=arguments.duration,
+                        report=arguments.report,
+                        metrics_host=arguments.metrics_host,
+                        metrics_port=arguments.metrics_port,
+                    )
+                )
+            if arguments.child:
+                child = functools.partial(
+                    run_shard_child,
+                    fleet_file,
+                    arguments.shard,
+                    database=database,
+                    csms_url=arguments.csms_url,
+                    ramp=arguments.ramp,
+                )
+                trio.run(child)
+                return 0
             trio.run(
                 functools.partial(
                     run_fleet,
@@ -308,6 +401,7 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                     report=arguments.report,
                     metrics_host=arguments.metrics_host,
                     metrics_port=arguments.metrics_port,
+                    shard=arguments.shard,
                 )
             )
         except StorageError as error:  # the database cannot be opened: not ours, or of a newer version
@@ -339,6 +433,20 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                 duration=arguments.duration,
             )
         )
+    elif arguments.command == "report":
+        try:
+            merged, missing = merge_report_files(arguments.reports)
+            if arguments.output is not None and not arguments.output.parent.is_dir():
+                raise ReportError(f"--output {arguments.output}: no such folder {arguments.output.parent}")
+        except ReportError as error:
+            print(f"ocpp-fleet: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        for shard in missing:
+            print(f"ocpp-fleet: no report of shard {shard}: the merged report lacks it", file=sys.stderr)
+        print_report(merged, Console(file=out, width=None if out.isatty() else REPORT_WIDTH))
+        if arguments.output is not None:
+            write_report(arguments.output, merged)
+            print(f"report written to {arguments.output}", file=out)
     elif arguments.command == "inspect":
         try:
             print_inspection(

@@ -27,6 +27,7 @@ from fleet.metrics import FleetCollector, serving_metrics
 from fleet.progress import FleetSize, ProgressMeter, plain_line, print_lines, show_live
 from fleet.report import build_report, print_report, write_report
 from fleet.runner import DEFAULT_RAMP, Fleet
+from fleet.shards import SHARD_KEY, Shard
 from storage import MemoryStorage, Storage, open_database
 
 __all__ = ["run_csms", "run_demo", "run_fleet"]
@@ -64,8 +65,12 @@ async def run_fleet(
     live: bool | None = None,
     control: tuple[str, int] | None = None,
     control_public: bool = False,
+    shard: Shard | None = None,
 ) -> None:
     """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs.
+
+    With ``shard``, only that shard's charge points and scenario events (fleet.shards), started at its
+    share of ``ramp``; its report says which shard it is. ``database`` is then used as given.
 
     The charge points keep their state in ``storage`` if given, else in the SQLite file ``database`` (by
     default the fleet file's ``database``), where a later run finds it: a run that was killed recovers as
@@ -96,14 +101,22 @@ async def run_fleet(
                 live=live,
                 control=control,
                 control_public=control_public,
+                shard=shard,
             )
         return
     specs = fleet_file.charge_points()
+    scenario = fleet_file.scenario
+    counted = f"{len(specs)} charge points of {fleet_file.source}"
+    if shard is not None:
+        counted = f"{len(shard.select(specs))} of the {counted} (shard {shard})"
+        specs = shard.select(specs)
+        scenario = shard.scenario(scenario, specs)
+        ramp = shard.ramp(ramp)
     if csms_url is not None:
         specs = tuple(attrs.evolve(spec, csms_url=csms_url) for spec in specs)
     statistics = Statistics()
     fleet = Fleet(specs, storage=storage, dialer=dialer, statistics=statistics)
-    title = f"running {len(specs)} charge points of {fleet_file.source}, {ramp:g} per second"
+    title = f"running {counted}, {ramp:g} per second"
     print(title, file=out)
     live = out.isatty() if live is None else live
     begin = trio.current_time()
@@ -116,7 +129,7 @@ async def run_fleet(
             print(f"Prometheus metrics on http://{metrics_host}:{port}/metrics", file=out, flush=True)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
-            nursery.start_soon(fleet.play, fleet_file.scenario)
+            nursery.start_soon(fleet.play, scenario)
             if control is not None:
                 serve = functools.partial(
                     serve_control, fleet, fleet_file, control, csms_url=csms_url, public=control_public
@@ -132,6 +145,8 @@ async def run_fleet(
         if not live:
             print(plain_line(meter.figures(now, size()), prefix="stopped: "), file=out, flush=True)
         result = build_report(statistics, now=now, seconds=now - begin)
+        if shard is not None:
+            result[SHARD_KEY] = str(shard)
         print_report(result, Console(file=out, width=None if live else REPORT_WIDTH))
         if report is not None:
             write_report(report, result)

@@ -8,6 +8,7 @@ integers, all times are seconds unless the key says ``_ms`` or ``_us``::
       "histogram": {"smallest_s": 0.0001220703125, "largest_s": 8192.0, "buckets_per_doubling": 8},
       "seconds": 600.0,            # how long the run lasted (the longest shard's, once merged)
       "shards": 1,                 # how many runs' reports were merged into this one
+      "shard": "2/4",              # only in the report of one shard (run --shard K/N; fleet.shards)
       "actions": {                 # our CALLs, by action
         "Heartbeat": {
           "sent": 120, "answered": 118, "errors": {"InternalError": 1}, "timeouts": 1, "lost": 0,
