@@ -145,8 +145,15 @@ from actors.security import (
 )
 from actors.smart_charging import SmartCharging
 from actors.statistics import Statistics
+from actors.storage_health import (
+    STORAGE_RETRY_INTERVAL,
+    Condition,
+    StorageHealth,
+    WatchedState,
+    charge_point_condition,
+)
 from actors.trigger import trigger_status, triggered_connectors
-from storage import ChargePointState
+from storage import ChargePointState, StorageError
 
 __all__ = ["ChargePoint", "ChargePointSettings", "DataTransferHandler", "NotAccepted"]
 
@@ -185,6 +192,8 @@ def configuration_keys(connectors: int, measurands: Iterable[Measurand]) -> tupl
 
 _INCOMING_CALLS_BUFFER = 8
 _IDLE = (ChargePointStatus.AVAILABLE, ChargePointStatus.RESERVED)
+_AVAILABILITY_ORDER = (AvailabilityStatus.REJECTED, AvailabilityStatus.SCHEDULED, AvailabilityStatus.ACCEPTED)
+"""The answer to a ChangeAvailability of several connectors is the first of their answers in this order."""
 
 
 @attrs.frozen
@@ -252,6 +261,10 @@ class ChargePoint:
             )
         self.settings = settings
         self._hardware = list(hardware)
+        self.storage_health = StorageHealth(name=settings.charge_point_id)
+        """Whether the state takes writes (actors.storage_health): connector 0 is Faulted if not."""
+        self.storage_health.on_change = self._condition_changed
+        state = WatchedState(state, self.storage_health)
         self._state = state
         self._dialer = dialer
         self._clock = clock
@@ -273,6 +286,9 @@ class ChargePoint:
         self._reboot_wanted = trio.Event()
         self._boot_wanted = trio.Event()
         self._link: Link | None = None
+        self._condition_change = trio.Event()
+        self._reported_condition: Condition | None = None
+        """What the Central System was last told of connector 0 in this power-on."""
         self._unreported: set[int] = set()
         """Connectors whose status report after a (re)connection was not delivered: reported at the next."""
         self._outbox = Outbox(
@@ -341,7 +357,13 @@ class ChargePoint:
     @property
     def status(self) -> ChargePointStatus:
         """The status of connector 0, the charge point as a whole (spec 4.9)."""
-        return ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
+        return self.condition.status
+
+    @property
+    def condition(self) -> Condition:
+        """What a StatusNotification of connector 0 says now: Available or Unavailable (ChangeAvailability),
+        or Faulted with InternalError while the state refuses writes (actors.storage_health)."""
+        return charge_point_condition(operative=self.operative, storage_fault=self.storage_health.fault)
 
     async def run(self) -> None:
         """Live until cancelled (a power cut), rebooting whenever a reset asks for it."""
@@ -353,6 +375,8 @@ class ChargePoint:
 
     async def _power_on(self) -> None:
         """One power-on: load the persistent state, then connect, register and serve until a reboot."""
+        self._outbox.power_on()
+        self._reported_condition = None
         await self._load_configuration()
         self.registration = Registration()
         self._reboot_requested = None
@@ -399,6 +423,8 @@ class ChargePoint:
             nursery.start_soon(self.reservations.run)
             nursery.start_soon(self._main_meter_aligned_values)
             nursery.start_soon(self._reboot_when_asked, nursery.cancel_scope)
+            nursery.start_soon(self._retry_storage)
+            nursery.start_soon(self._report_condition_changes)
             await nursery.start(self._firmware.run)
             await nursery.start(self._diagnostics.run)
             await self._stay_connected()
@@ -428,8 +454,11 @@ class ChargePoint:
         saved = await self._state.load_configuration()
         definitions = configuration_keys(self.settings.connectors, self._measurands())
         if not saved:
-            for key, value in self.settings.configuration.items():
-                await self._state.save_configuration(key, value)
+            try:
+                for key, value in self.settings.configuration.items():
+                    await self._state.save_configuration(key, value)
+            except StorageError as error:  # kept at a later boot
+                _log.warning("%s: first configuration not kept: %s", self.settings.charge_point_id, error)
             saved = dict(self.settings.configuration)
         self.configuration = Configuration(definitions, saved)
         self._apply_limits()
@@ -610,7 +639,7 @@ class ChargePoint:
         if response.status is RegistrationStatus.ACCEPTED:
             self.clock.synchronise(response.current_time)
             if response.interval > 0:
-                await self._set_configuration("HeartbeatInterval", str(response.interval))
+                await self._set_configuration("HeartbeatInterval", str(response.interval), must_keep=False)
 
     def _boot_notification(self) -> BootNotificationRequest:
         settings = self.settings
@@ -624,7 +653,7 @@ class ChargePoint:
     async def _report_statuses(self, link: Link, *, after_boot: bool) -> None:
         """StatusNotification for connector 0 and every connector after a boot; after a reconnect only for
         the connectors whose status changed meanwhile (spec 4.9)."""
-        if after_boot:
+        if after_boot or self.condition != self._reported_condition:
             await self._report_charge_point_status(link)
         for number, connector in self.connectors.items():
             command = Resynchronise(after_boot or number in self._unreported)
@@ -734,13 +763,19 @@ class ChargePoint:
         if isinstance(request, ReserveNowRequest):
             return await self._reserve_now(request)
         if isinstance(request, CancelReservationRequest):
-            cancelled = await self.reservations.cancel(request.reservation_id)  # spec 5.1
+            try:
+                cancelled = await self.reservations.cancel(request.reservation_id)  # spec 5.1
+            except StorageError as error:
+                return _not_kept(request, error)
             return _Answer(CancelReservationResponse(status=cancelled), then=self._announce_reservations)
         if isinstance(request, SetChargingProfileRequest):
             installed = await self.smart_charging.set_charging_profile(request)  # spec 5.16
             return _Answer(SetChargingProfileResponse(status=installed))
         if isinstance(request, ClearChargingProfileRequest):
-            cleared = await self.smart_charging.clear_charging_profile(request)  # spec 5.5
+            try:
+                cleared = await self.smart_charging.clear_charging_profile(request)  # spec 5.5
+            except StorageError as error:
+                return _not_kept(request, error)
             return _Answer(ClearChargingProfileResponse(status=cleared))
         if isinstance(request, GetCompositeScheduleRequest):
             return _Answer(self.smart_charging.composite_schedule(request))  # spec 5.7
@@ -807,7 +842,7 @@ class ChargePoint:
             connector = self._free_connector(request.id_tag)
         else:
             connector = self.connectors.get(request.connector_id)  # 0 or unknown: None
-        if connector is None or not self.operative:
+        if connector is None or self.status is not ChargePointStatus.AVAILABLE:  # Faulted: storage fails
             return rejected
         profile = request.charging_profile  # 5.11: a TxProfile for the transaction, if acceptable (TC_060)
         if profile is not None and not self.smart_charging.remote_start_allows(profile):
@@ -849,20 +884,27 @@ class ChargePoint:
             targets = list(self.connectors.values())
             if self.operative != operative:
                 then = self._report_charge_point_status
-            await self._state.save_availability(0, OPERATIVE if operative else INOPERATIVE)
+            try:
+                await self._state.save_availability(0, OPERATIVE if operative else INOPERATIVE)
+            except StorageError as error:
+                _log.warning("%s: availability not kept: %s", self.settings.charge_point_id, error)
+                return _Answer(ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED))
             self.operative = operative
+            if not operative:  # spec 5.13: Unavailable ends reservations (the connectors' change shows it)
+                await self.reservations.end_at(0, announce=False)
         elif request.connector_id in self.connectors:
             targets = [self.connectors[request.connector_id]]
         else:
             return _Answer(ChangeAvailabilityResponse(status=AvailabilityStatus.REJECTED))
-        if not operative:  # spec 5.13: Unavailable ends reservations (the connectors' change shows it)
-            await self.reservations.end_at(request.connector_id, announce=False)
-        at_once = True
+        statuses = set()
         for connector in targets:
             command = ChangeAvailability(operative)
             await connector.send(command)
-            at_once = await command.reply.wait() and at_once
-        status = AvailabilityStatus.ACCEPTED if at_once else AvailabilityStatus.SCHEDULED
+            statuses.add(await command.reply.wait())
+        # Rejected if a connector could not keep it (the others changed), else Scheduled if one waits.
+        status = min(statuses, key=_AVAILABILITY_ORDER.index, default=AvailabilityStatus.ACCEPTED)
+        if not operative and request.connector_id != 0 and status is not AvailabilityStatus.REJECTED:
+            await self.reservations.end_at(request.connector_id, announce=False)  # 5.13, as for connector 0
         return _Answer(ChangeAvailabilityResponse(status=status), then=then)
 
     # --- reservations (actors.reservation_book) -----------------------------------------------------------
@@ -931,15 +973,54 @@ class ChargePoint:
         return facts
 
     async def _report_charge_point_status(self, link: Link) -> None:
-        """StatusNotification for connector 0, the charge point as a whole."""
-        status = ChargePointStatus.AVAILABLE if self.operative else ChargePointStatus.UNAVAILABLE
+        """StatusNotification for connector 0, the charge point as a whole (:attr:`condition`)."""
+        condition = self.condition
         request = StatusNotificationRequest(
             connector_id=0,
-            error_code=ChargePointErrorCode.NO_ERROR,
-            status=status,
+            error_code=condition.error_code,
+            info=condition.info,
+            status=condition.status,
             timestamp=self.clock.now(),
         )
-        await self._call_ignoring_failure(link, request)
+        try:
+            await link.call(request)
+        except CallTimeout as problem:  # perhaps not delivered: reported again at the next connection
+            _log.info("%s: StatusNotification failed: %s", self.settings.charge_point_id, problem)
+            return
+        except CallFailed as problem:  # delivered; the Central System failed to process it
+            _log.info("%s: StatusNotification failed: %s", self.settings.charge_point_id, problem)
+        self._reported_condition = condition
+
+    # --- storage failures (actors.storage_health) ---------------------------------------------------------
+
+    def _condition_changed(self) -> None:
+        self._condition_change.set()
+        self._condition_change = trio.Event()
+
+    async def _report_condition_changes(self) -> None:
+        """Tell the Central System when the storage starts or stops failing, if online (else at the next
+        connection, :meth:`_report_statuses`)."""
+        while True:
+            await self._condition_change.wait()
+            link = self._link
+            if link is not None and self._outbox.online and self.condition != self._reported_condition:
+                await self._report_charge_point_status(link)
+
+    async def _retry_storage(self) -> None:
+        """While the storage fails, write every STORAGE_RETRY_INTERVAL seconds what the outbox holds, or a
+        write that keeps nothing: the first that succeeds ends the failure."""
+        while True:
+            if not self.storage_health.failing:
+                await self._condition_change.wait()
+                continue
+            await trio.sleep(STORAGE_RETRY_INTERVAL)
+            with contextlib.suppress(StorageError):
+                async with self._outbox.in_order:
+                    if self._outbox.held:
+                        await self._outbox.flush()
+                    else:
+                        await self._state.check_writable()
+                self.storage_health.succeeded()
 
     async def _report_local_list_conflict(self) -> None:
         """StatusNotification connectorId 0, errorCode LocalListConflict (spec 3.5.2, 7.6), if online."""
@@ -994,7 +1075,7 @@ class ChargePoint:
             self.configuration.value("SecurityProfile"),
             previous,
         )
-        await self._set_configuration("SecurityProfile", str(previous))
+        await self._set_configuration("SecurityProfile", str(previous), must_keep=False)
 
     async def _change_security_profile(self, value: str) -> _Answer:
         """SecurityProfile may only go up, to a profile the charge point can use; it then reconnects."""
@@ -1009,7 +1090,10 @@ class ChargePoint:
             )
         if status is not ConfigurationStatus.ACCEPTED or int(value) == current:
             return _Answer(ChangeConfigurationResponse(status=status))
-        await self._set_configuration("SecurityProfile", value)
+        try:
+            await self._set_configuration("SecurityProfile", value)
+        except StorageError:
+            return _Answer(ChangeConfigurationResponse(status=ConfigurationStatus.REJECTED))
         self._fallback_profile = current
         return _Answer(ChangeConfigurationResponse(status=status), then=self._reconnect_securely)
 
@@ -1021,14 +1105,25 @@ class ChargePoint:
             return await self._change_security_profile(request.value)
         status = self.configuration.check_change(request.key, request.value)
         if status in (ConfigurationStatus.ACCEPTED, ConfigurationStatus.REBOOT_REQUIRED):
-            await self._set_configuration(request.key, request.value)
+            try:
+                await self._set_configuration(request.key, request.value)
+            except StorageError:  # 7.22 Rejected: "supported, but setting could not be changed"
+                status = ConfigurationStatus.REJECTED
         return _Answer(ChangeConfigurationResponse(status=status))
 
-    async def _set_configuration(self, key: str, value: str) -> None:
-        """Keep a new value, then apply it: timers that depend on configuration look again."""
+    async def _set_configuration(self, key: str, value: str, *, must_keep: bool = True) -> None:
+        """Keep a new value, then apply it: timers that depend on configuration look again.
+
+        If the state refuses it, raises :class:`storage.StorageError` (nothing changes); or, unless
+        ``must_keep``, applies it for this power-on only."""
         definition = self.configuration.definition(key)
         assert definition is not None
-        await self._state.save_configuration(definition.name, value)
+        try:
+            await self._state.save_configuration(definition.name, value)
+        except StorageError as error:
+            _log.warning("%s: %s not kept: %s", self.settings.charge_point_id, key, error)  # no value: secret
+            if must_keep:
+                raise
         self.configuration.set(key, value)
         self._apply_limits()
         self._configuration_changed.set()
@@ -1059,3 +1154,9 @@ class ChargePoint:
             await link.close("soft reset")
         else:
             link.drop("hard reset")
+
+
+def _not_kept(request: Request, error: StorageError) -> _Answer:
+    """The answer to a request whose change the state refused, where no status of its answer says so: a
+    CALLERROR InternalError, "the receiver failed while handling the call" (OCPP-J)."""
+    return _Answer(error=(ErrorCode.INTERNAL_ERROR, f"{request.action} not kept: storage failing: {error}"))

@@ -10,6 +10,7 @@ through the status machine of spec 4.9, so an impossible change fails loudly ins
 """
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from actors.metering import (
 from actors.ocpp import (
     AuthorizeRequest,
     AuthorizeResponse,
+    AvailabilityStatus,
     ChargePointErrorCode,
     ChargePointStatus,
     ChargingProfile,
@@ -75,7 +77,7 @@ from actors.ocpp import (
     parse_datetime,
 )
 from actors.outbox import Offline, Outbox, QueuedAnswer
-from actors.reservation import ReservedStart, ReservedStartAction
+from actors.reservation import Reservation, ReservedStart, ReservedStartAction
 from actors.reservation_book import ReservationBook
 from actors.smart_charging import Offer, SmartCharging
 from actors.status import (
@@ -86,7 +88,7 @@ from actors.status import (
     charging_status,
     event_between,
 )
-from storage import ChargePointState, JsonObject, MeterRecord
+from storage import ChargePointState, JsonObject, MeterRecord, StorageError
 
 __all__ = [
     "ChangeAvailability",
@@ -160,10 +162,11 @@ class Unlock:
 
 @attrs.frozen
 class ChangeAvailability:
-    """Make the connector operative or inoperative; the reply is True if at once, False if scheduled."""
+    """Make the connector operative or inoperative; the reply is Accepted if at once, Scheduled if at the end
+    of the running transaction, Rejected if the change cannot be kept (nothing changes then)."""
 
     operative: bool
-    reply: Reply[bool] = attrs.Factory(Reply)
+    reply: Reply[AvailabilityStatus] = attrs.Factory(Reply)
 
 
 @attrs.frozen
@@ -462,9 +465,16 @@ class Connector:
         elif not self._finishing and not self._held:
             await self._decide_start(id_tag, nursery, online=self._outbox.online)
 
+    def _may_start(self) -> bool:
+        """A Faulted charge point (connector 0: its storage fails, actors.storage_health) starts nothing."""
+        return self._charge_point_status() is not ChargePointStatus.FAULTED
+
     async def _decide_start(self, id_tag: str, nursery: trio.Nursery, *, online: bool) -> None:
         """Start, ask the Central System or refuse, from what the list and the cache say (spec 3.5, 4.1)."""
         listed, cached = await self.authorization.lookup(id_tag)
+        if not self._may_start():  # no Authorize.req for a transaction that cannot start
+            self._refuse_start()
+            return
         settings = self.authorization.settings()
         known = local_entry(local_list_entry=listed, cache_entry=cached, settings=settings)
         if self._reserved_start(id_tag, known).action is ReservedStartAction.REFUSE:
@@ -514,7 +524,7 @@ class Connector:
 
     async def _on_remote_start(self, command: RemoteStart, nursery: trio.Nursery) -> None:
         free = self.transaction is None and self._fault is None and self.operative and not self._finishing
-        free = free and not self._held
+        free = free and not self._held and self._may_start()
         reserved = self._reserved_start(command.id_tag, None)
         free = free and reserved.action is not ReservedStartAction.REFUSE
         command.reply.set(free and self._authorizing is None)
@@ -607,7 +617,8 @@ class Connector:
             self._refuse_start()
             return
         reserved = self._reserved_start(id_tag, info)
-        if not reserved.starts:  # a reservation took the connector meanwhile
+        # A reservation took the connector meanwhile, or the storage fails (connector 0 is Faulted).
+        if not reserved.starts or not self._may_start():
             self._refuse_start()
             return
         reservation = reserved.reservation
@@ -616,6 +627,28 @@ class Connector:
         if self.hardware.has_lock and not await self.hardware.lock():
             self._fault = FaultDetected(ChargePointErrorCode.CONNECTOR_LOCK_FAILURE)
             return
+        try:
+            local_id = await self._open_transaction(id_tag, info, reservation)
+        except StorageError as error:
+            # Nothing of it is queued (actors.storage_health): no transaction, the relay stays open, and the
+            # usage goes on as after a refused idTag (Preparing until ConnectionTimeout).
+            _log.warning("%s: transaction of %s not started: %s", self._name, id_tag, error)
+            self.transaction = None
+            if self.hardware.has_lock:
+                await self.hardware.unlock()
+            self._preparing_since = trio.current_time() if self.plugged else None
+            return
+        if reservation is not None:
+            await self._reservations.used(reservation)
+        await self._limit_transaction(id_tag, local_id)
+        await self._switch_power()
+
+    async def _open_transaction(
+        self, id_tag: str, info: IdTagInfo | None, reservation: Reservation | None
+    ) -> int:
+        """Keep the transaction's record and queue its StartTransaction; its local id. Raises
+        :class:`storage.StorageError`, with :attr:`transaction` set and no StartTransaction queued, if the
+        storage refuses either."""
         local_id = await self._outbox.new_local_transaction()
         async with self._outbox.in_order:
             now = trio.current_time()
@@ -642,12 +675,14 @@ class Connector:
             await self._take_meter_value(ReadingContext.TRANSACTION_BEGIN, at=request.timestamp)
             # The record first: a power cut between the two leaves a transaction that is stopped at the next
             # boot and whose messages, having no StartTransaction, are dropped; never a start without a stop.
+            # So does a StartTransaction the storage refuses, if the record cannot be forgotten either.
             await self._state.save_transaction(self.connector_id, self._record(self.transaction, request))
-            await self._outbox.queue(request, local_transaction=local_id)
-        if reservation is not None:
-            await self._reservations.used(reservation)
-        await self._limit_transaction(id_tag, local_id)
-        await self._switch_power()
+            try:
+                await self._outbox.queue(request, local_transaction=local_id)
+            except StorageError:
+                await self._forget_transaction(local_id)
+                raise
+        return local_id
 
     def _reserved_start(self, id_tag: str, info: IdTagInfo | None) -> ReservedStart:
         """What the reservations say about ``id_tag`` starting here; ``info`` is what is known of it (its
@@ -713,15 +748,17 @@ class Connector:
                 reason=reason,
                 transaction_data=transaction.data.values(),
             )
-            await self._outbox.queue(request, local_transaction=transaction.local_id)
-        await self._state.delete_transaction(self.connector_id)
+            # The record goes once the StopTransaction is kept: at once, or when the storage takes what the
+            # outbox holds (actors.storage_health); a power cut before that stops it with PowerLoss.
+            forget = functools.partial(self._forget_transaction, transaction.local_id)
+            if not await self._outbox.queue(request, local_transaction=transaction.local_id, then=forget):
+                _log.warning("%s: StopTransaction held until the storage takes it", self._name)
         self.transaction = None
         if self._smart_charging is not None:
             await self._smart_charging.transaction_ended(transaction.local_id)  # its TxProfiles go
         self._tell_idle()
         if self._availability_scheduled:
-            await self._state.save_availability(self.connector_id, INOPERATIVE)
-            self._availability_scheduled = False
+            await self._keep_inoperative()
         self._stopping_id_tag = None
         self._ev_suspended = False
         self._evse_suspended = False
@@ -731,9 +768,34 @@ class Connector:
             await self.hardware.unlock()
         return True
 
+    async def _forget_transaction(self, local_id: int) -> None:
+        """Forget the record of transaction ``local_id`` (its StopTransaction is kept), unless a newer one of
+        this connector replaced it. If the storage refuses, the next boot stops it again with PowerLoss, a
+        StopTransaction that the outbox drops (its transaction is over)."""
+        transaction = self.transaction
+        if transaction is not None and transaction.local_id != local_id:
+            return
+        try:
+            await self._state.delete_transaction(self.connector_id)
+        except StorageError as error:
+            _log.warning("%s: record of transaction %d not forgotten: %s", self._name, local_id, error)
+
+    async def _keep_inoperative(self) -> None:
+        """A scheduled Inoperative takes effect (5.2). If the storage refuses, it is kept as scheduled, which
+        the next boot applies as well."""
+        self._availability_scheduled = False
+        try:
+            await self._state.save_availability(self.connector_id, INOPERATIVE)
+        except StorageError as error:
+            _log.warning("%s: Inoperative not kept: %s", self._name, error)
+
     async def _keep_meter(self, register: int, at: datetime) -> None:
-        """Keep the meter register, so that a StopTransaction after a power cut carries the last reading."""
-        await self._state.save_meter(self.connector_id, float(register), {"register_wh": register}, at)
+        """Keep the meter register, so that a StopTransaction after a power cut carries the last reading
+        (if the storage refuses, it carries an older one)."""
+        try:
+            await self._state.save_meter(self.connector_id, float(register), {"register_wh": register}, at)
+        except StorageError as error:
+            _log.info("%s: meter reading not kept: %s", self._name, error)
 
     async def _stop_after_power_loss(self, record: JsonObject, meter: MeterRecord | None) -> None:
         """Stop a transaction that a power cut interrupted: reason PowerLoss, with the last kept reading
@@ -742,15 +804,17 @@ class Connector:
         local_id = int(record["local_id"])
         async with self._outbox.in_order:
             await self._queue_power_loss_stop(local_id, record, meter)
-        await self._state.delete_transaction(self.connector_id)
         if self._availability_scheduled:
-            await self._state.save_availability(self.connector_id, INOPERATIVE)
-            self._availability_scheduled = False
+            await self._keep_inoperative()
 
     async def _queue_power_loss_stop(
         self, local_id: int, record: JsonObject, meter: MeterRecord | None
     ) -> None:
-        if "StopTransaction" not in await self._state.queued_actions(local_id):
+        """Queue the StopTransaction, then forget the record (actors.storage_health: once it is kept)."""
+        forget = functools.partial(self._forget_transaction, local_id)
+        if "StopTransaction" in await self._state.queued_actions(local_id):
+            await forget()
+        else:
             started_at = parse_datetime(record["started_at"])
             if meter is not None and meter.at >= started_at:
                 meter_stop, stopped_at = register_wh(meter.energy_wh), meter.at
@@ -759,17 +823,21 @@ class Connector:
             request = StopTransactionRequest(
                 meter_stop=meter_stop, timestamp=stopped_at, transaction_id=0, reason=Reason.POWER_LOSS
             )
-            await self._outbox.queue(request, local_transaction=local_id)
+            await self._outbox.queue(request, local_transaction=local_id, then=forget)
 
-    async def _change_availability(self, operative: bool) -> bool:
-        """ChangeAvailability (spec 5.2), kept before it is answered: whether it applies at once (else it
-        is scheduled for the end of the running transaction)."""
+    async def _change_availability(self, operative: bool) -> AvailabilityStatus:
+        """ChangeAvailability (spec 5.2), kept before it is answered: Accepted if it applies at once,
+        Scheduled for the end of the running transaction, Rejected if the storage refuses to keep it."""
         at_once = operative or self.transaction is None
         value = OPERATIVE if operative else INOPERATIVE if at_once else SCHEDULED_INOPERATIVE
-        await self._state.save_availability(self.connector_id, value)
+        try:
+            await self._state.save_availability(self.connector_id, value)
+        except StorageError as error:
+            _log.warning("%s: availability %s not kept: %s", self._name, value, error)
+            return AvailabilityStatus.REJECTED
         self.operative = operative
         self._availability_scheduled = not at_once
-        return at_once
+        return AvailabilityStatus.ACCEPTED if at_once else AvailabilityStatus.SCHEDULED
 
     def _hold(self, held: bool, reply: Reply[None]) -> None:
         """Hold or release the connector for a firmware installation (spec 5.19)."""

@@ -22,6 +22,10 @@ that arrives while an update is waiting or downloading replaces it; once an imag
 point installs that one and ignores new requests until it is done. A reboot or a power cut before the
 installation abandons the update (nothing of it is kept). :attr:`FirmwareUpdates.status` is the status a
 TriggerMessage reports: ``Idle`` unless an update is in progress (4.5).
+
+If the storage refuses writes (``actors.storage_health``), an installed firmware's version is written again
+until it is kept, and only then does the charge point reboot (else it would boot with the old version); if
+that ``Installed`` was reported cannot be kept, it is reported again at the next boot.
 """
 
 import logging
@@ -42,8 +46,9 @@ from actors.connection import ConnectionLost
 from actors.link import CallFailed, CallTimeout
 from actors.ocpp import FirmwareStatus, FirmwareStatusNotificationRequest, UpdateFirmwareRequest
 from actors.outbox import Offline, Outbox
+from actors.storage_health import until_written
 from actors.transfer import RetryPlan, TransferFailed, download, with_retries
-from storage import ChargePointState
+from storage import ChargePointState, StorageError
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -268,7 +273,8 @@ class FirmwareUpdates:
             await self._report(FirmwareStatus.INSTALLATION_FAILED)
             self._status = FirmwareStatus.IDLE
             return
-        await self._state.save_firmware(version, reported=False)
+        keep = partial(self._state.save_firmware, version, reported=False)
+        await until_written(keep, what=f"firmware {version}", name=self._name)
         self.version = version
         _log.info("%s: firmware %s installed, rebooting", self._name, version)
         self._reboot()
@@ -308,4 +314,7 @@ class FirmwareUpdates:
             if await self._notify(FirmwareStatus.INSTALLED):
                 break
             self._accepted = trio.Event()  # wait for the next connection
-        await self._state.save_firmware(version, reported=True)
+        try:
+            await self._state.save_firmware(version, reported=True)
+        except StorageError as error:
+            _log.warning("%s: Installed not kept as reported: %s", self._name, error)

@@ -95,6 +95,9 @@ class Link:
         statistics = self._statistics
         counts = None if statistics is None else statistics.action(request.action)
         async with self._call_lock:
+            if self.lost_reason is not None:  # the session forgot its CALLs when the link was lost; one
+                await trio.lowlevel.checkpoint()  # sent now would stay outstanding and block every later one
+                raise ConnectionLost(self.lost_reason)
             unique_id, text = self._session.call(request)
             self._answer_arrived = arrived = trio.Event()
             self._answer = None

@@ -22,8 +22,13 @@ Where the specification leaves room, this charge point decides so:
   point is able to clear it (6.12), and a cache enabled again later starts empty.
 - While LocalAuthListEnabled is false the list is not consulted at all: not for authorising, not to keep an
   idTag out of the cache, not for conflicts.
+
+If the storage refuses a write (``actors.storage_health``): a lookup finds nothing in the cache (it counts
+as a use, which is a write), an IdTagInfo is not cached, ClearCache is Rejected and SendLocalList Failed,
+with the cache and the list as they were.
 """
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
@@ -42,7 +47,7 @@ from actors.ocpp import (
     decode,
     encode,
 )
-from storage import ChargePointState, JsonObject
+from storage import ChargePointState, JsonObject, StorageError
 
 __all__ = [
     "LocalAuthorization",
@@ -50,6 +55,8 @@ __all__ = [
     "reported_list_version",
     "send_local_list_status",
 ]
+
+_log = logging.getLogger(__name__)
 
 _AUTHORIZATION_KEYS = (
     "AuthorizationCacheEnabled",
@@ -169,7 +176,11 @@ class LocalAuthorization:
         listed = await self._listed(id_tag, settings)
         if listed is not None or not settings.authorization_cache_enabled:
             return listed, None
-        cached = await self._state.cache_get(id_tag)
+        try:
+            cached = await self._state.cache_get(id_tag)
+        except StorageError as error:
+            _log.info("Authorization Cache not read for %s: %s", id_tag, error)
+            return None, None
         return None, None if cached is None else _from_json(cached.info)
 
     async def remember(self, id_tag: str | None, info: IdTagInfo) -> bool:
@@ -187,18 +198,25 @@ class LocalAuthorization:
         if should_cache(
             id_tag, in_local_list=listed is not None, cache_enabled=settings.authorization_cache_enabled
         ):
-            await self._state.cache_put(
-                id_tag,
-                _to_json(info),
-                status=str(info.status),
-                expiry=info.expiry_date,
-                now=self._clock.now(),
-            )
+            try:
+                await self._state.cache_put(
+                    id_tag,
+                    _to_json(info),
+                    status=str(info.status),
+                    expiry=info.expiry_date,
+                    now=self._clock.now(),
+                )
+            except StorageError as error:
+                _log.info("IdTagInfo of %s not cached: %s", id_tag, error)
         return listed is not None and conflicts_with_local_list(listed, info, now=self._clock.now())
 
     async def clear_cache(self) -> ClearCacheStatus:
-        """ClearCache (5.4): empty the Authorization Cache."""
-        await self._state.cache_clear()
+        """ClearCache (5.4): empty the Authorization Cache; Rejected if the storage refuses."""
+        try:
+            await self._state.cache_clear()
+        except StorageError as error:
+            _log.warning("Authorization Cache not cleared: %s", error)
+            return ClearCacheStatus.REJECTED
         return ClearCacheStatus.ACCEPTED
 
     async def list_version(self) -> int:
@@ -233,14 +251,18 @@ class LocalAuthorization:
         )
         if status is not UpdateStatus.ACCEPTED:
             return status
-        if request.update_type is UpdateType.FULL:
-            replacement = {e.id_tag: _to_json(e.id_tag_info) for e in entries if e.id_tag_info is not None}
-            await self._state.local_list_replace(request.list_version, replacement)
-        else:
-            changes: Mapping[str, JsonObject | None] = {
-                e.id_tag: None if e.id_tag_info is None else _to_json(e.id_tag_info) for e in entries
-            }
-            await self._state.local_list_update(request.list_version, changes)
+        try:
+            if request.update_type is UpdateType.FULL:
+                replacement = {e.id_tag: _to_json(e.id_tag_info) for e in entries if e.id_tag_info}
+                await self._state.local_list_replace(request.list_version, replacement)
+            else:
+                changes: Mapping[str, JsonObject | None] = {
+                    e.id_tag: None if e.id_tag_info is None else _to_json(e.id_tag_info) for e in entries
+                }
+                await self._state.local_list_update(request.list_version, changes)
+        except StorageError as error:  # nothing changed: each update is atomic
+            _log.warning("Local Authorization List not updated: %s", error)
+            return UpdateStatus.FAILED
         return status
 
     async def _listed(self, id_tag: str, settings: AuthorizationSettings) -> IdTagInfo | None:

@@ -22,12 +22,21 @@ far, and dropped after ``TransactionMessageAttempts`` failures (:func:`after_fai
 the time of the next attempt are persisted, so retries go on across a reboot. No answer in time, or a lost
 connection, is a failed delivery and not a failure to process: the message is never dropped for it; it goes
 again once reconnected, or after ``TransactionMessageRetryInterval`` on a connection that stays up.
+
+**Storage failures** (``actors.storage_health``). A StartTransaction that cannot be written is refused
+(:class:`storage.StorageError`): its transaction must not start. Any other message belongs to a transaction
+that has started and is kept: it is held in memory, in order, and written before any later message
+(:meth:`Outbox.flush`), at most :data:`HELD_LIMIT` of them (the oldest MeterValues go first). What the
+sender writes after an answer is written again until it is kept, and nothing is sent meanwhile, so that
+a delivered message is not sent twice.
 """
 
+import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -47,14 +56,29 @@ from actors.ocpp import (
     encode,
 )
 from actors.statistics import ChargePointCounters
-from storage import ChargePointState, QueuedMessage
+from actors.storage_health import until_written
+from storage import ChargePointState, QueuedMessage, StorageError
+from storage.queue import overflow_victim
 
-__all__ = ["DeliveryCounts", "Offline", "Outbox", "QueuedAnswer", "RetryPolicy", "after_failure"]
+__all__ = [
+    "HELD_LIMIT",
+    "DeliveryCounts",
+    "Offline",
+    "Outbox",
+    "QueuedAnswer",
+    "RetryPolicy",
+    "after_failure",
+]
 
 _log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _DEPENDENT_ACTIONS = ("MeterValues", "StopTransaction")
 """Actions that name a transaction by its id, which must be the Central System's."""
+
+HELD_LIMIT = 1000
+"""Messages held in memory while the storage refuses writes; beyond, the oldest MeterValues is dropped."""
 
 
 class Offline(Exception):
@@ -113,6 +137,15 @@ class DeliveryCounts:
 AnswerListener = Callable[[QueuedAnswer], Awaitable[None]]
 
 
+@attrs.frozen(eq=False)
+class _Held:
+    """A message the storage did not take yet, and what to do once it has."""
+
+    request: Request
+    local_transaction: int | None
+    then: Callable[[], Awaitable[None]] | None
+
+
 class Outbox:
     """The way out of one charge point, with its persistent queue of transaction-related messages."""
 
@@ -142,6 +175,18 @@ class Outbox:
         self.on_answer: AnswerListener | None = None
         """Hears of every answer to a queued message, before the next message leaves."""
         self.counts = DeliveryCounts()
+        self._held: deque[_Held] = deque()
+
+    @property
+    def held(self) -> int:
+        """How many messages wait in memory for the storage to take them."""
+        return len(self._held)
+
+    def power_on(self) -> None:
+        """A new power-on: what was held in memory is gone (the transactions' records stop them)."""
+        if self._held:
+            _log.warning("%s: %d message(s) held in memory lost", self._name, len(self._held))
+        self._held.clear()
 
     @property
     def online(self) -> bool:
@@ -169,13 +214,53 @@ class Outbox:
         """A local id for a new transaction (negative, never handed out before, not even before a reboot)."""
         return await self._state.new_local_transaction()
 
-    async def queue(self, request: Request, *, local_transaction: int | None = None) -> None:
-        """Commit a transaction-related message to the queue; it is durable when this returns.
+    async def queue(
+        self,
+        request: Request,
+        *,
+        local_transaction: int | None = None,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Commit a transaction-related message to the queue; whether it is durable when this returns. Call
+        it holding :attr:`in_order`.
 
         ``local_transaction`` names the transaction a StartTransaction opens, or the one a StopTransaction
         or MeterValues refers to: their ``transactionId`` is replaced by the Central System's id when sent.
+        ``then`` runs once the message is committed (it must not raise :class:`storage.StorageError`).
+
+        If the storage refuses it (or a message held before it), a StartTransaction raises
+        :class:`storage.StorageError`; another message is held, to be committed later, and False returned.
         """
-        await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
+        held = _Held(request, local_transaction, then)
+        self._held.append(held)
+        try:
+            await self.flush()
+        except StorageError:
+            if isinstance(request, StartTransactionRequest):
+                self._held.remove(held)
+                raise
+            actions = ((index, waiting.request.action) for index, waiting in enumerate(self._held))
+            victim = overflow_victim(len(self._held) - 1, HELD_LIMIT, actions)
+            if victim is not None:
+                _log.warning("%s: a held MeterValues dropped: %d messages held", self._name, HELD_LIMIT)
+                del self._held[victim]
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Commit the held messages in order; raises :class:`storage.StorageError` at the first that the
+        storage refuses (it and those after it stay held). Call it holding :attr:`in_order`."""
+        while self._held:
+            held = self._held[0]
+            request, local_transaction = held.request, held.local_transaction
+            await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
+            self._held.popleft()
+            self._committed(request, local_transaction)
+            if held.then is not None:
+                await held.then()
+
+    def _committed(self, request: Request, local_transaction: int | None) -> None:
+        """``request`` joined the queue."""
         self._queued.set()
         statistics = self._statistics
         if statistics is not None:
@@ -191,17 +276,17 @@ class Outbox:
             self._statistics.queue_is(max(0, self._statistics.queue_depth - messages))
 
     async def drained(self) -> None:
-        """Return once the queue is empty."""
-        while await self._state.depth() > 0:
+        """Return once the queue is empty and nothing is held."""
+        while self._held or await self._state.depth() > 0:
             await self._emptied.wait()
 
     async def run_sender(self) -> None:
         """Deliver the queue, one message at a time, whenever online; runs until cancelled."""
         if self._statistics is not None:  # what the queue held at power-on
-            self._statistics.queue_is(await self._state.depth())
+            self._statistics.queue_is(await self._written(self._state.depth))
         while True:
             self._queued = trio.Event()
-            message = await self._state.head()
+            message = await self._written(self._state.head)
             if message is None:
                 if self._statistics is not None:
                     self._statistics.queue_is(0)  # the counter is exact again
@@ -231,15 +316,25 @@ class Outbox:
         except CallFailed as problem:
             await self._failed(message, problem)
             return
-        if isinstance(response, StartTransactionResponse) and message.local_transaction is not None:
-            await self._state.set_transaction_id(message.local_transaction, response.transaction_id)
-        await self._state.remove(message.seq)
-        self._left_queue(1)
-        if isinstance(request, StopTransactionRequest) and message.local_transaction is not None:
-            self._left_queue(await self._state.drop_transaction(message.local_transaction))  # its id goes
+        await self._answered(message, request, response)
         self.counts.delivered += 1
         if self.on_answer is not None:
             await self.on_answer(QueuedAnswer(request, response, message.local_transaction))
+
+    async def _answered(self, message: QueuedMessage, request: Request, response: Any) -> None:
+        """Keep what an answer teaches (the transaction id) and take the message out of the queue; each
+        written again until it is kept, and nothing else leaves meanwhile."""
+        local = message.local_transaction
+        if isinstance(response, StartTransactionResponse) and local is not None:
+            await self._written(self._state.set_transaction_id, local, response.transaction_id)
+        await self._written(self._state.remove, message.seq)
+        self._left_queue(1)
+        if isinstance(request, StopTransactionRequest) and local is not None:
+            self._left_queue(await self._written(self._state.drop_transaction, local))  # its id goes
+
+    async def _written(self, write: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``write(*args)`` (or a read), again every ``STORAGE_RETRY_INTERVAL`` until the storage takes it."""
+        return await until_written(functools.partial(write, *args), what=write.__name__, name=self._name)
 
     async def _request(self, message: QueuedMessage) -> Request | None:
         """The request to send for ``message``, or ``None`` if it was dropped: it names a transaction that
@@ -248,7 +343,7 @@ class Outbox:
         if message.local_transaction is None or message.action not in _DEPENDENT_ACTIONS:
             return request
         if message.transaction_id is None:
-            dropped = await self._state.drop_transaction(message.local_transaction)
+            dropped = await self._written(self._state.drop_transaction, message.local_transaction)
             self.counts.orphaned += dropped
             self._left_queue(dropped)
             _log.warning(
@@ -279,10 +374,10 @@ class Outbox:
             _log.warning(
                 "%s: %s dropped after %d failed attempts: %s", self._name, message.action, failures, problem
             )
-            await self._state.remove(message.seq)
+            await self._written(self._state.remove, message.seq)
             self._left_queue(1)
             if message.action == "StartTransaction" and message.local_transaction is not None:
-                dropped = await self._state.drop_transaction(message.local_transaction)
+                dropped = await self._written(self._state.drop_transaction, message.local_transaction)
                 self.counts.orphaned += dropped
                 self._left_queue(dropped)
                 if dropped:
@@ -297,4 +392,5 @@ class Outbox:
             wait,
             problem,
         )
-        await self._state.record_attempt(message.seq, self._clock.now() + timedelta(seconds=wait))
+        next_attempt_at = self._clock.now() + timedelta(seconds=wait)
+        await self._written(self._state.record_attempt, message.seq, next_attempt_at)

@@ -12,6 +12,11 @@ Whenever the reservations change, or a connector's status changes while connecto
 it, the book calls ``on_change`` (the charge point wakes its connectors, which then look at their status
 again). For ReserveNow and CancelReservation it does so only in :meth:`ReservationBook.announce`, which the
 charge point calls once its answer is sent, so that the StatusNotification follows the answer.
+
+If the storage refuses a change (``actors.storage_health``), ReserveNow is answered Faulted and
+CancelReservation raises :class:`storage.StorageError`, changing nothing; a reservation that ends by itself
+(used, expired, its connector Faulted or Unavailable) ends anyway, and is forgotten by the state at its
+expiry or when it can be.
 """
 
 import logging
@@ -38,7 +43,7 @@ from actors.reservation import (
     reserve_now_status,
     shows_reserved,
 )
-from storage import ChargePointState
+from storage import ChargePointState, StorageError
 
 __all__ = ["ReservationBook"]
 
@@ -85,7 +90,7 @@ class ReservationBook:
                 _log.warning("%s: reservation %s unreadable, forgotten: %s", name, reservation_id, problem)
                 reservation = None
             if reservation is None or reservation_id in used or reservation.expiry_date <= now:
-                await state.delete_reservation(reservation_id)
+                await _delete(state, reservation_id, name)
             else:
                 valid.append(reservation)
         return cls(state, clock, valid, name=name)
@@ -177,18 +182,24 @@ class ReservationBook:
         )
         if status is ReservationStatus.ACCEPTED:
             reservation = Reservation.from_request(request)
-            await self._state.save_reservation(reservation.reservation_id, reservation.to_json())
+            try:
+                await self._state.save_reservation(reservation.reservation_id, reservation.to_json())
+            except StorageError as error:  # the charge point is Faulted now (actors.storage_health)
+                _log.warning("%s: reservation %s not kept: %s", self._name, reservation.reservation_id, error)
+                return ReservationStatus.FAULTED
             self._reservations[reservation.reservation_id] = reservation
             self._wake_timer()
         return status
 
     async def cancel(self, reservation_id: int) -> CancelReservationStatus:
         """CancelReservation (5.1): Accepted, and forgotten, if the charge point has the reservation.
-        Call :meth:`announce` once the answer is sent."""
+        Call :meth:`announce` once the answer is sent. Raises :class:`storage.StorageError`, keeping the
+        reservation, if the state cannot forget it."""
         reservation = self._reservations.get(reservation_id)
         if reservation is None:
             return CancelReservationStatus.REJECTED
-        await self._forget(reservation, "cancelled")
+        await self._state.delete_reservation(reservation_id)
+        await self._forget(reservation, "cancelled", deleted=True)
         return CancelReservationStatus.ACCEPTED
 
     def announce(self) -> None:
@@ -212,14 +223,24 @@ class ReservationBook:
             if ending:
                 self._on_change()
 
-    async def _forget(self, reservation: Reservation, why: str) -> None:
+    async def _forget(self, reservation: Reservation, why: str, *, deleted: bool = False) -> None:
         if self._reservations.get(reservation.reservation_id) != reservation:
             return  # replaced or gone meanwhile
         del self._reservations[reservation.reservation_id]
         self._wake_timer()
         _log.info("%s: reservation %s %s", self._name, reservation.reservation_id, why)
-        await self._state.delete_reservation(reservation.reservation_id)
+        if not deleted:
+            await _delete(self._state, reservation.reservation_id, self._name)
 
     def _wake_timer(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
+
+
+async def _delete(state: ChargePointState, reservation_id: int, name: str) -> None:
+    """Forget a reservation in the state; if the storage refuses, it is forgotten at a later boot (at its
+    expiry at the latest)."""
+    try:
+        await state.delete_reservation(reservation_id)
+    except StorageError as error:
+        _log.warning("%s: reservation %s not forgotten by the state: %s", name, reservation_id, error)

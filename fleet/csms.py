@@ -230,6 +230,14 @@ class CentralSystem:
         if charge_point_id not in self._links:
             await self._connected_events.setdefault(charge_point_id, trio.Event()).wait()
 
+    def disconnect(self, charge_point_id: str, reason: str = "closed by the Central System") -> bool:
+        """Close the connection of a charge point (it reconnects as after any lost connection); whether it
+        was connected."""
+        link = self._links.get(charge_point_id)
+        if link is not None:
+            link.close(reason)
+        return link is not None
+
     async def wait_for(self, predicate: Callable[[Record], bool]) -> Record:
         """The first record, kept or still to come, for which ``predicate`` is true."""
         seen = self._recorded - len(self.records)

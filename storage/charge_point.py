@@ -16,6 +16,7 @@ from storage import (
     charging_profiles,
     configuration,
     connectors,
+    counters,
     firmware,
     local_list,
     queue,
@@ -54,6 +55,9 @@ class SqliteChargePointState:
             raise ValueError("the queue and the cache must hold at least one entry")
         self._queue_limit = queue_limit
         self._cache_limit = cache_limit
+
+    async def check_writable(self) -> None:
+        await self._database.write(partial(counters.touch, charge_point_id=self._id))
 
     async def load_configuration(self) -> dict[str, str]:
         return await self._database.read(partial(configuration.load, charge_point_id=self._id))

@@ -3,7 +3,7 @@
 import sqlite3
 from typing import Literal
 
-__all__ = ["Counter", "ensure_row", "next_value"]
+__all__ = ["Counter", "ensure_row", "next_value", "touch"]
 
 Counter = Literal["last_queue_seq", "last_local_transaction"]
 
@@ -23,3 +23,12 @@ def next_value(connection: sqlite3.Connection, charge_point_id: str, counter: Co
         f"SELECT {counter} FROM charge_points WHERE charge_point_id = ?", (charge_point_id,)
     ).fetchone()
     return int(value)
+
+
+def touch(connection: sqlite3.Connection, charge_point_id: str) -> None:
+    """Write the charge point's row without changing it: fails as any write would, keeps nothing."""
+    ensure_row(connection, charge_point_id)
+    connection.execute(
+        "UPDATE charge_points SET charge_point_id = charge_point_id WHERE charge_point_id = ?",
+        (charge_point_id,),
+    )

@@ -76,6 +76,10 @@ class MemoryChargePointState:
         self._queue_limit = queue_limit
         self._cache_limit = cache_limit
 
+    async def check_writable(self) -> None:
+        """Memory always takes writes."""
+        await trio.lowlevel.checkpoint()
+
     async def load_configuration(self) -> dict[str, str]:
         """The configuration values changed since the first boot, by key."""
         return dict(self._configuration)

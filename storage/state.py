@@ -18,7 +18,11 @@ from storage.queue import QueuedMessage
 
 
 class ChargePointState(Protocol):
-    """The persistent state of one charge point. Every write returns only once it is durable."""
+    """The persistent state of one charge point. Every write returns only once it is durable.
+
+    A read or write the database refuses or fails raises :class:`storage.StorageError` and changes nothing
+    (each write is atomic).
+    """
 
     def set_limits(self, *, queue_limit: int, cache_limit: int) -> None:
         """Bound the offline queue and the Authorization Cache from now on (at least 1 each).
@@ -26,6 +30,11 @@ class ChargePointState(Protocol):
         A smaller bound evicts nothing at once: the queue drops MeterValues, and the cache evicts, only when
         something new arrives.
         """
+        ...
+
+    async def check_writable(self) -> None:
+        """A write that keeps nothing: returns if the storage takes writes now, else raises ``StorageError``
+        as any write would (a read-only file, a full disk)."""
         ...
 
     async def load_configuration(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Addresses, back-off and the wall clock of a charge point."""
+"""Addresses, back-off, the wall clock and the link of a charge point."""
 
 import random
 from datetime import UTC, datetime
@@ -8,7 +8,9 @@ import trio
 
 from actors.backoff import Backoff
 from actors.clock import WallClock
-from actors.connection import CsmsAddress
+from actors.connection import ConnectionLost, CsmsAddress
+from actors.link import Link
+from actors.ocpp import HeartbeatRequest, RpcSession
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,26 @@ async def test_wall_clock_runs_with_trio_time_and_follows_the_csms(
     clock.synchronise(datetime(2026, 11, 21, 12, tzinfo=UTC))
     await trio.sleep(1.5)
     assert clock.now() == datetime(2026, 11, 21, 12, 0, 1, 500000, tzinfo=UTC)
+
+
+class _LostConnection:
+    """A connection that is gone: sending fails, nothing arrives."""
+
+    async def send(self, text: str) -> None:
+        await trio.lowlevel.checkpoint()
+        raise ConnectionLost("gone")
+
+    async def receive(self) -> str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_every_call_on_a_lost_link_fails_as_lost(autojump_clock: trio.testing.MockClock) -> None:
+    """Found by the chaos test: a CALL made after the link was lost stayed outstanding in the session, and
+    the next one (a StatusNotification, the outbox's next message) raised LocalProtocolError and crashed the
+    charge point, instead of ConnectionLost, which callers expect."""
+    link = Link(_LostConnection(), RpcSession(), trio.CancelScope(), answer_timeout=30, name="CP-1")  # type: ignore[arg-type]
+    for _ in range(3):
+        with pytest.raises(ConnectionLost, match="gone"):
+            await link.call(HeartbeatRequest())
+    assert link.lost_reason == "gone"

@@ -148,10 +148,13 @@ class Csms:
 
     async def call(self, request: Any) -> Any:
         """A CALL of ours; returns the response."""
+        return (await self.call_event(request)).response
+
+    async def call_event(self, request: Any) -> Any:
+        """A CALL of ours; returns the event its answer is (ResultReceived, or ErrorReceived)."""
         _, text = self.connection.session.call(request)
         await self.connection.websocket.send_message(text)
-        event = await self._answers.receive()
-        return event.response
+        return await self._answers.receive()
 
 
 @attrs.define

@@ -39,6 +39,7 @@ from actors.ocpp import (
 )
 from actors.outbox import RetryPolicy, after_failure
 from fleet.simulated import EvModel, SimulatedConnector
+from storage import ChargePointState
 from storage.memory import MemoryChargePointState
 
 CSMS_TIME = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -75,10 +76,17 @@ class Station:
     started again; the wall clock goes on where it was (virtual time since the test began).
     """
 
-    def __init__(self, nursery: trio.Nursery, scripted: ScriptedCsms, **configuration: str) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        scripted: ScriptedCsms,
+        *,
+        state: ChargePointState | None = None,
+        **configuration: str,
+    ) -> None:
         self.nursery = nursery
         self.scripted = scripted
-        self.state = MemoryChargePointState()
+        self.state = state or MemoryChargePointState()
         self.plugs = [SimulatedConnector(), SimulatedConnector()]
         self.settings = ChargePointSettings(
             "CP-1",

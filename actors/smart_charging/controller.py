@@ -18,6 +18,9 @@ Where the specification leaves room, this charge point decides so:
   TxDefaultProfiles do.
 - A GetCompositeSchedule longer than 31 days is answered for the first 31 days; a duration of 0 or less, or
   an unknown connector, is Rejected.
+- If the storage refuses a change (``actors.storage_health``), SetChargingProfile is Rejected and
+  ClearChargingProfile raises :class:`storage.StorageError` (the charge point answers InternalError), both
+  changing nothing; TxProfiles come and go with their transactions anyway, as none survives a power-on.
 """
 
 import logging
@@ -72,7 +75,7 @@ from actors.smart_charging.profiles import (
     set_charging_profile,
 )
 from actors.smart_charging.sharing import Claim, share
-from storage import ChargePointState, JsonObject
+from storage import ChargePointState, JsonObject, StorageError
 
 __all__ = ["ChargingConnector", "Offer", "SmartCharging"]
 
@@ -157,7 +160,10 @@ class SmartCharging:
         kept = [_from_body(body) for _, body in sorted((await self._state.load_charging_profiles()).items())]
         ended = [item.id for item in kept if item.purpose is ChargingProfilePurposeType.TX_PROFILE]
         if ended:
-            await self._state.delete_charging_profiles(ended)
+            try:
+                await self._state.delete_charging_profiles(ended)
+            except StorageError as error:  # forgotten at a later power-on
+                _log.warning("TxProfiles %s not forgotten by the state: %s", ended, error)
         self._installed = tuple(item for item in kept if item.id not in ended)
         self._changed()
 
@@ -187,13 +193,18 @@ class SmartCharging:
         )
         if not change.accepted:
             return ChargingProfileStatus.REJECTED
-        await self._keep(change)
+        try:
+            await self._keep(change)
+        except StorageError as error:
+            _log.warning("charging profile not kept: %s", error)
+            return ChargingProfileStatus.REJECTED
         return ChargingProfileStatus.ACCEPTED
 
     async def clear_charging_profile(
         self, request: ClearChargingProfileRequest
     ) -> ClearChargingProfileStatus:
-        """ClearChargingProfile (5.5): forgotten before it is Accepted."""
+        """ClearChargingProfile (5.5): forgotten before it is Accepted; raises :class:`storage.StorageError`
+        if the state cannot forget them (nothing changes)."""
         status, change = clear_charging_profiles(self._installed, request)
         if change.removed:
             await self._keep(change)
@@ -243,7 +254,7 @@ class SmartCharging:
                 self._installed, connector_id, profile, local_id, limits=self.limits(), now=self._clock.now()
             )
             if change.accepted:
-                await self._keep(change)
+                await self._keep(change, durable=False)
             else:
                 _log.warning("connector %d: no room for the TxProfile of the remote start", connector_id)
         self._changed()
@@ -252,7 +263,7 @@ class SmartCharging:
         """A transaction ended: its TxProfiles go (3.13.1, 7.10)."""
         change = end_transaction(self._installed, local_id)
         if change.removed:
-            await self._keep(change)
+            await self._keep(change, durable=False)
         self._changed()
 
     def offer(self, connector_id: int) -> Offer:
@@ -319,14 +330,20 @@ class SmartCharging:
             )
         return outlets
 
-    async def _keep(self, change: Change) -> None:
-        """Make ``change`` durable, then take it as the installed profiles."""
-        if change.added is not None:
-            await self._state.save_charging_profile(
-                change.added.id, _to_body(change.added), replacing=sorted(change.removed)
-            )
-        elif change.removed:
-            await self._state.delete_charging_profiles(sorted(change.removed))
+    async def _keep(self, change: Change, *, durable: bool = True) -> None:
+        """Make ``change`` durable, then take it as the installed profiles. If the storage refuses, a
+        ``durable`` change raises :class:`storage.StorageError`; another is taken all the same."""
+        try:
+            if change.added is not None:
+                await self._state.save_charging_profile(
+                    change.added.id, _to_body(change.added), replacing=sorted(change.removed)
+                )
+            elif change.removed:
+                await self._state.delete_charging_profiles(sorted(change.removed))
+        except StorageError as error:
+            if durable:
+                raise
+            _log.warning("TxProfile change not kept (it ends with its transaction anyway): %s", error)
         self._installed = change.profiles
         self._changed()
 
