@@ -12,6 +12,7 @@ import math
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -617,6 +618,7 @@ class ChargePoint:
         """BootNotification until Accepted (spec 4.2)."""
         failures = 0
         while True:
+            asked_at = trio.current_time()
             try:
                 response: BootNotificationResponse = await link.call(self._boot_notification())
             except (CallFailed, CallTimeout) as problem:
@@ -624,7 +626,7 @@ class ChargePoint:
                 await trio.sleep(self.settings.backoff.delay(failures, self._rng))
                 failures += 1
                 continue
-            await self._registered(response)
+            await self._registered(response, asked_at)
             if self.registration.accepted:
                 return
             delay = boot_retry_delay(response.interval, failures, self.settings.backoff, self._rng)
@@ -633,11 +635,12 @@ class ChargePoint:
             self._boot_wanted = trio.Event()
             failures += 1
 
-    async def _registered(self, response: BootNotificationResponse) -> None:
-        """Take in a BootNotification answer: the registration, and if Accepted the time and interval."""
+    async def _registered(self, response: BootNotificationResponse, asked_at: float) -> None:
+        """Take in a BootNotification answer (to a CALL sent at ``asked_at``): the registration, and if
+        Accepted the time and interval."""
         self.registration.status = response.status
         if response.status is RegistrationStatus.ACCEPTED:
-            self.clock.synchronise(response.current_time)
+            self._synchronise(response.current_time, asked_at)
             if response.interval > 0:
                 await self._set_configuration("HeartbeatInterval", str(response.interval), must_keep=False)
 
@@ -672,10 +675,15 @@ class ChargePoint:
             with trio.move_on_at(link.last_sent + interval if interval > 0 else float("inf")):
                 await changed.wait()
                 continue
-            if trio.current_time() >= link.last_sent + interval:
+            if (asked_at := trio.current_time()) >= link.last_sent + interval:
                 response = await self._call_ignoring_failure(link, HeartbeatRequest())
                 if isinstance(response, HeartbeatResponse):
-                    self.clock.synchronise(response.current_time)
+                    self._synchronise(response.current_time, asked_at)
+
+    def _synchronise(self, current_time: datetime, asked_at: float) -> None:
+        """Follow the Central System's ``currentTime``, which it read while answering our CALL sent at
+        ``asked_at`` (trio time): a late answer does not set the clock back (actors.clock)."""
+        self.clock.synchronise(current_time, round_trip=trio.current_time() - asked_at)
 
     async def _call_ignoring_failure(self, link: Link, request: Request) -> Any:
         try:
@@ -794,13 +802,15 @@ class ChargePoint:
             case MessageTrigger.BOOT_NOTIFICATION if not self.registration.accepted:
                 self._boot_wanted.set()  # the registration sends it at once
             case MessageTrigger.BOOT_NOTIFICATION:
+                asked_at = trio.current_time()
                 response = await self._call_ignoring_failure(link, self._boot_notification())
                 if isinstance(response, BootNotificationResponse):
-                    await self._registered(response)
+                    await self._registered(response, asked_at)
             case MessageTrigger.HEARTBEAT:
+                asked_at = trio.current_time()
                 response = await self._call_ignoring_failure(link, HeartbeatRequest())
                 if isinstance(response, HeartbeatResponse):
-                    self.clock.synchronise(response.current_time)
+                    self._synchronise(response.current_time, asked_at)
             case MessageTrigger.FIRMWARE_STATUS_NOTIFICATION:
                 firmware = FirmwareStatusNotificationRequest(status=self.firmware_status)
                 await self._call_ignoring_failure(link, firmware)

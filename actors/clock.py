@@ -22,7 +22,13 @@ class WallClock:
         elapsed = trio.current_time() - self._reference_trio
         return self._reference_wall + timedelta(seconds=elapsed)
 
-    def synchronise(self, now: datetime) -> None:
-        """Take ``now`` as the current time (from BootNotification or Heartbeat answers)."""
-        self._reference_wall = now.astimezone(UTC)
+    def synchronise(self, now: datetime, *, round_trip: float = 0.0) -> None:
+        """Follow the Central System's time ``now`` (of a BootNotification or Heartbeat answer), which it read
+        at some moment of the ``round_trip`` seconds our CALL took: the true time is between ``now`` and
+        ``now + round_trip``. A clock that reads outside that span is set to its nearer end; one inside is
+        left alone, so that an answer that was slow to come back does not set the clock back (which would
+        make the timestamps of transaction messages go backwards)."""
+        earliest = now.astimezone(UTC)
+        latest = earliest + timedelta(seconds=max(0.0, round_trip))
+        self._reference_wall = min(max(self.now(), earliest), latest)
         self._reference_trio = trio.current_time()

@@ -1,7 +1,7 @@
 """Addresses, back-off, the wall clock and the link of a charge point."""
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import trio
@@ -65,6 +65,26 @@ async def test_wall_clock_runs_with_trio_time_and_follows_the_csms(
     clock.synchronise(datetime(2026, 11, 21, 12, tzinfo=UTC))
     await trio.sleep(1.5)
     assert clock.now() == datetime(2026, 11, 21, 12, 0, 1, 500000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "round_trip", "after"),
+    [
+        (10.0, 12.0, 1.0, 12.0),  # behind what the Central System read: forward to it
+        (10.0, 8.0, 1.0, 9.0),  # ahead of anything it can have read during the round trip: back, not further
+        (10.0, 7.5, 4.0, 10.0),  # a slow answer: the true time may be ours, which stays
+        (10.0, 8.0, 0.0, 8.0),  # no round trip known: the Central System's time as it is
+    ],
+)
+async def test_the_clock_follows_the_central_system_unless_its_answer_came_late(
+    autojump_clock: trio.testing.MockClock, ours: float, theirs: float, round_trip: float, after: float
+) -> None:
+    """The Central System read ``currentTime`` at some moment of the round trip: found by the chaos
+    benchmark, where an answer 4.6 s late set clocks back and transaction timestamps went backwards."""
+    origin = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = WallClock(origin + timedelta(seconds=ours))
+    clock.synchronise(origin + timedelta(seconds=theirs), round_trip=round_trip)
+    assert clock.now() == origin + timedelta(seconds=after)
 
 
 class _LostConnection:
