@@ -37,12 +37,9 @@ class SqliteChargePointState:
     def __init__(
         self, database: "Database", charge_point_id: str, *, queue_limit: int, cache_limit: int
     ) -> None:
-        if queue_limit < 1 or cache_limit < 1:
-            raise ValueError("the queue and the cache must hold at least one entry")
         self._database = database
         self._id = charge_point_id
-        self._queue_limit = queue_limit
-        self._cache_limit = cache_limit
+        self.set_limits(queue_limit=queue_limit, cache_limit=cache_limit)
 
     @property
     def charge_point_id(self) -> str:

@@ -49,10 +49,7 @@ class MemoryChargePointState:
     """The state of one charge point, in memory."""
 
     def __init__(self, *, queue_limit: int = 10_000, cache_limit: int = 1_000) -> None:
-        if queue_limit < 1 or cache_limit < 1:
-            raise ValueError("the queue and the cache must hold at least one entry")
-        self._queue_limit = queue_limit
-        self._cache_limit = cache_limit
+        self.set_limits(queue_limit=queue_limit, cache_limit=cache_limit)
         self._configuration: dict[str, str] = {}
         self._queue: dict[int, _Waiting] = {}  # by seq, in queue order
         self._last_seq = 0
