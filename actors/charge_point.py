@@ -8,7 +8,6 @@ charge point reconnects with back-off and jitter and does not register again onc
 import contextlib
 import functools
 import logging
-import math
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -133,6 +132,7 @@ from actors.ocpp import (
     UpdateFirmwareRequest,
     UpdateFirmwareResponse,
 )
+from actors.on_demand import OnDemandTask
 from actors.outbox import DeliveryCounts, Offline, Outbox, QueuedAnswer, RetryPolicy
 from actors.registration import Registration, boot_retry_delay
 from actors.reservation_book import ReservationBook
@@ -284,10 +284,19 @@ class ChargePoint:
         self.configuration = Configuration(())
         self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
-        self._reboot_wanted = trio.Event()
+        self._rebooter = OnDemandTask(self._reboot_when_asked, name=f"{settings.charge_point_id} reboot")
+        self._power_on_scope = trio.CancelScope()
+        self._aligned_values = OnDemandTask(
+            self._main_meter_aligned_values, name=f"{settings.charge_point_id} aligned meter values"
+        )
+        self._storage_retry = OnDemandTask(
+            self._retry_storage, name=f"{settings.charge_point_id} storage retry"
+        )
+        self._condition_report = OnDemandTask(
+            self._report_condition_changes, name=f"{settings.charge_point_id} condition report"
+        )
         self._boot_wanted = trio.Event()
         self._link: Link | None = None
-        self._condition_change = trio.Event()
         self._reported_condition: Condition | None = None
         """What the Central System was last told of connector 0 in this power-on."""
         self._unreported: set[int] = set()
@@ -417,19 +426,26 @@ class ChargePoint:
             charge_point_status=lambda: self.status,
             on_change=self._wake_connectors,
         )
+        on_demand = (self._rebooter, self._aligned_values, self._storage_retry, self._condition_report)
         async with trio.open_nursery() as nursery:
+            self._power_on_scope = nursery.cancel_scope
             nursery.start_soon(self._outbox.run_sender)
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
-            nursery.start_soon(self.reservations.run)
-            nursery.start_soon(self._main_meter_aligned_values)
-            nursery.start_soon(self._reboot_when_asked, nursery.cancel_scope)
-            nursery.start_soon(self._retry_storage)
-            nursery.start_soon(self._report_condition_changes)
-            await nursery.start(self._firmware.run)
-            await nursery.start(self._diagnostics.run)
-            await self._stay_connected()
-            nursery.cancel_scope.cancel()
+            self.reservations.start(nursery)
+            for task in on_demand:
+                task.start(nursery)
+            try:
+                self._aligned_values.wake()
+                if self.storage_health.failing:
+                    self._storage_retry.wake()
+                await nursery.start(self._firmware.run)
+                await nursery.start(self._diagnostics.run)
+                await self._stay_connected()
+                nursery.cancel_scope.cancel()
+            finally:
+                for task in on_demand:
+                    task.stop()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
 
     def request_reboot(self) -> None:
@@ -438,17 +454,15 @@ class ChargePoint:
         Unlike a power cut (cancelling :meth:`run`), the charge point ends its transactions itself; their
         StopTransactions leave from the queue after the reboot if not before.
         """
-        self._reboot_wanted.set()
+        self._rebooter.wake()
 
-    async def _reboot_when_asked(self, power_on: trio.CancelScope) -> None:
-        await self._reboot_wanted.wait()
-        self._reboot_wanted = trio.Event()
+    async def _reboot_when_asked(self) -> None:
         for connector in self.connectors.values():
             command = StopTransaction(Reason.REBOOT)
             await connector.send(command)
             await command.reply.wait()
         _log.info("%s: rebooting", self.settings.charge_point_id)
-        power_on.cancel()
+        self._power_on_scope.cancel()
 
     async def _load_configuration(self) -> None:
         """The configuration as kept; at the first boot, the settings' values are kept as the start."""
@@ -574,14 +588,12 @@ class ChargePoint:
     # --- the main meter (connector 0) ----------------------------------------------------------------------
 
     async def _main_meter_aligned_values(self) -> None:
-        """Clock-aligned MeterValues of connector 0, the grid connection (spec 3.16.2), when online."""
-        while True:
-            interval = self.configuration.integer("ClockAlignedDataInterval")
-            due = next_clock_aligned(self.clock.now(), interval) if interval > 0 else None
-            changed = self._configuration_changed
-            with trio.move_on_after((due - self.clock.now()).total_seconds() if due else math.inf):
-                await changed.wait()
-                continue
+        """Clock-aligned MeterValues of connector 0, the grid connection (spec 3.16.2), when online; a task
+        only while ClockAlignedDataInterval is set (a configuration change wakes it)."""
+        while (interval := self.configuration.integer("ClockAlignedDataInterval")) > 0:
+            delay = (next_clock_aligned(self.clock.now(), interval) - self.clock.now()).total_seconds()
+            if await self._aligned_values.sleep_until(trio.current_time() + delay):
+                continue  # the configuration changed
             items = parse_measurands(self.configuration.value("MeterValuesAlignedData") or "")
             meter_value = build_meter_value(
                 self.clock.now(), items, ReadingContext.SAMPLE_CLOCK, self._main_meter
@@ -1004,25 +1016,21 @@ class ChargePoint:
     # --- storage failures (actors.storage_health) ---------------------------------------------------------
 
     def _condition_changed(self) -> None:
-        self._condition_change.set()
-        self._condition_change = trio.Event()
+        self._condition_report.wake()
+        if self.storage_health.failing:
+            self._storage_retry.wake()
 
     async def _report_condition_changes(self) -> None:
         """Tell the Central System when the storage starts or stops failing, if online (else at the next
         connection, :meth:`_report_statuses`)."""
-        while True:
-            await self._condition_change.wait()
-            link = self._link
-            if link is not None and self._outbox.online and self.condition != self._reported_condition:
-                await self._report_charge_point_status(link)
+        link = self._link
+        if link is not None and self._outbox.online and self.condition != self._reported_condition:
+            await self._report_charge_point_status(link)
 
     async def _retry_storage(self) -> None:
         """While the storage fails, write every STORAGE_RETRY_INTERVAL seconds what the outbox holds, or a
         write that keeps nothing: the first that succeeds ends the failure."""
-        while True:
-            if not self.storage_health.failing:
-                await self._condition_change.wait()
-                continue
+        while self.storage_health.failing:
             await trio.sleep(STORAGE_RETRY_INTERVAL)
             with contextlib.suppress(StorageError):
                 async with self._outbox.in_order:
@@ -1138,6 +1146,7 @@ class ChargePoint:
         self._apply_limits()
         self._configuration_changed.set()
         self._configuration_changed = trio.Event()
+        self._aligned_values.wake()
         for connector in self.connectors.values():
             await connector.send(ConfigurationChanged())
 

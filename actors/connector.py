@@ -76,6 +76,7 @@ from actors.ocpp import (
     format_datetime,
     parse_datetime,
 )
+from actors.on_demand import OnDemandTask
 from actors.outbox import Offline, Outbox, QueuedAnswer
 from actors.reservation import Reservation, ReservedStart, ReservedStartAction
 from actors.reservation_book import ReservationBook
@@ -297,7 +298,7 @@ class Connector:
         self._name = f"{name}#{connector_id}"
         self._machine = ConnectorStatusMachine(connector_id)
         self._reporter = StatusReporter(connector_id, configuration.integer("MinimumStatusDuration"))
-        self._reports_waiting = trio.Event()
+        self._status_sender = OnDemandTask(self._send_status_reports, name=f"{self._name} status")
         self._inbox_send, self._inbox = trio.open_memory_channel[_InboxItem](_INBOX_SIZE)
         self.transaction: Transaction | None = None
         self.plugged = False
@@ -360,7 +361,7 @@ class Connector:
             self._interrupted = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._forward_hardware_events)
-            nursery.start_soon(self._send_status_reports)
+            self._status_sender.start(nursery)
             self._report_status()
             while True:
                 with trio.move_on_at(self._next_deadline()):
@@ -1024,7 +1025,7 @@ class Connector:
             if request is not None and transaction is None:
                 nursery.start_soon(self._send_meter_values, request)
         if self._reporter.next_due() is not None:
-            self._reports_waiting.set()
+            self._status_sender.wake()
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -1094,18 +1095,15 @@ class Connector:
         error = self._fault.error_code if self._fault is not None else ChargePointErrorCode.NO_ERROR
         info = self._fault.info if self._fault is not None else self._info
         self._reporter.changed(self._machine.status, error, info, self._clock.now(), trio.current_time())
-        self._reports_waiting.set()
+        self._status_sender.wake()
 
     async def _send_status_reports(self) -> None:
         """Send due StatusNotifications in order while online; offline ones are history (spec 4.9)."""
-        while True:
-            await self._reports_waiting.wait()
-            self._reports_waiting = trio.Event()
-            for report in self._reporter.due(trio.current_time()):
-                if self._outbox.online:
-                    previous, self._last_reported = self._last_reported, report
-                    if not await self._notify(report.request()) and self._last_reported is report:
-                        self._last_reported = previous  # not delivered: reported after reconnecting
+        for report in self._reporter.due(trio.current_time()):
+            if self._outbox.online:
+                previous, self._last_reported = self._last_reported, report
+                if not await self._notify(report.request()) and self._last_reported is report:
+                    self._last_reported = previous  # not delivered: reported after reconnecting
 
     def _resynchronise(self, after_boot: bool) -> StatusRequest | None:
         report = self._reporter.report_current(self._clock.now())

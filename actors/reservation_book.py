@@ -20,7 +20,6 @@ expiry or when it can be.
 """
 
 import logging
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 import trio
@@ -33,6 +32,7 @@ from actors.ocpp import (
     ReservationStatus,
     ReserveNowRequest,
 )
+from actors.on_demand import OnDemandTask
 from actors.reservation import (
     Reservation,
     ReservedStart,
@@ -72,7 +72,7 @@ class ReservationBook:
         self._charge_point_status: Callable[[], ChargePointStatus] = lambda: ChargePointStatus.AVAILABLE
         self._on_change: Callable[[], None] = lambda: None
         self._seen: dict[int, ChargePointStatus] = {}
-        self._changed = trio.Event()
+        self._expiry = OnDemandTask(self._expire_when_due, name=f"{name} reservation expiry")
 
     @classmethod
     async def load(
@@ -208,15 +208,19 @@ class ReservationBook:
 
     # --- expiry -------------------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """End reservations when their expiryDate is reached (5.13), until cancelled."""
-        while True:
-            changed = self._changed
-            due = next_expiry(self._reservations.values())
-            delay = math.inf if due is None else (due - self._clock.now()).total_seconds()
-            with trio.move_on_after(max(delay, 0.0)):
-                await changed.wait()
-                continue
+    def start(self, nursery: trio.Nursery) -> None:
+        """End reservations when their expiryDate is reached (5.13), in ``nursery``, while it runs.
+
+        The timer runs as a task only while there are reservations (:class:`OnDemandTask`).
+        """
+        self._expiry.start(nursery)
+        self._wake_timer()
+
+    async def _expire_when_due(self) -> None:
+        while (due := next_expiry(self._reservations.values())) is not None:
+            delay = max((due - self._clock.now()).total_seconds(), 0.0)
+            if await self._expiry.sleep_until(trio.current_time() + delay):
+                continue  # the reservations changed
             ending = expired(self._reservations.values(), self._clock.now())
             for reservation in ending:
                 await self._forget(reservation, "expired")
@@ -233,8 +237,8 @@ class ReservationBook:
             await _delete(self._state, reservation.reservation_id, self._name)
 
     def _wake_timer(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._reservations:
+            self._expiry.wake()
 
 
 async def _delete(state: ChargePointState, reservation_id: int, name: str) -> None:

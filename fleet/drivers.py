@@ -10,9 +10,10 @@ import random
 import attrs
 import trio
 
+from actors.on_demand import OnDemandTask
 from fleet.simulated import EvModel, SimulatedConnector
 
-__all__ = ["SessionSettings", "bring_ev_when_wanted", "drive"]
+__all__ = ["EvBringer", "SessionSettings", "drive"]
 
 _BADGE_TO_PLUG = 5.0  # seconds between a driver badging and plugging in
 _LEAVE_AFTER_STOP = 30.0  # seconds between the end of charging and unplugging
@@ -48,16 +49,35 @@ async def drive(connector: SimulatedConnector, settings: SessionSettings, rng: r
         connector.unplug()
 
 
-async def bring_ev_when_wanted(connector: SimulatedConnector, delay: float, rng: random.Random) -> None:
-    """Answer a connector waiting for a cable (a remote start) by plugging in an EV ``delay`` seconds later;
-    it leaves once charging is over, or if charging does not start."""
-    while True:
-        await connector.cable_wanted.wait()
-        connector.cable_wanted = trio.Event()
-        await trio.sleep(delay)
+class EvBringer:
+    """Answers a connector waiting for a cable (a remote start) by plugging in an EV ``delay`` seconds later;
+    the EV leaves once charging is over, or if charging does not start.
+
+    It runs as a task only while it has an EV to bring (:class:`actors.on_demand.OnDemandTask`): an idle
+    fleet of thousands of connectors keeps no parked task for it. Its random generator (the EV's state of
+    charge) is made from ``seed`` at the first EV, so that every run brings the same EVs.
+    """
+
+    def __init__(self, connector: SimulatedConnector, delay: float, seed: str) -> None:
+        self._connector = connector
+        self._delay = delay
+        self._seed = seed
+        self._rng: random.Random | None = None
+        self._task = OnDemandTask(self._bring_ev, name=f"bring an EV to {seed}")
+        connector.cable_wanted = self._task.wake
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Bring EVs in ``nursery`` from now on (one wanted meanwhile comes now)."""
+        self._task.start(nursery)
+
+    async def _bring_ev(self) -> None:
+        connector = self._connector
+        await trio.sleep(self._delay)
         if connector.plugged:
-            continue  # somebody else plugged in
-        connector.plug_in(EvModel(soc_percent=rng.uniform(10.0, 60.0)))
+            return  # somebody else plugged in
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        connector.plug_in(EvModel(soc_percent=self._rng.uniform(10.0, 60.0)))
         with trio.move_on_after(_GIVE_UP_WAITING):
             while not connector.relay_closed:
                 await connector.relay_changed.wait()

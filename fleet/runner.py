@@ -15,7 +15,7 @@ import trio
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.connection import Dialer, tcp_dialer
 from actors.statistics import Statistics
-from fleet.drivers import bring_ev_when_wanted, drive
+from fleet.drivers import EvBringer, drive
 from fleet.firmware import SimulatedFirmware
 from fleet.fleetfile import ChargePointSpec
 from fleet.network import NetworkSwitch
@@ -223,12 +223,12 @@ class Fleet:
         try:
             with running.scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._supervise, charge_point)
                     for number, connector in enumerate(self.hardware[spec.id], start=1):
-                        rng = random.Random(f"{spec.id}#{number}")  # the same drivers in every run
-                        nursery.start_soon(bring_ev_when_wanted, connector, spec.remote_start_delay, rng)
+                        seed = f"{spec.id}#{number}"  # the same EVs and drivers in every run
+                        EvBringer(connector, spec.remote_start_delay, seed=f"{seed}/ev").start(nursery)
                         if spec.sessions is not None:
-                            nursery.start_soon(drive, connector, spec.sessions, rng)
+                            nursery.start_soon(drive, connector, spec.sessions, random.Random(seed))
+                    await self._supervise(charge_point)
         finally:
             del self._running[spec.id]
             if spec.id in self._removing:

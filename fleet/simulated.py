@@ -6,6 +6,8 @@ the least of the EV's acceptance (full power up to ``taper_from_soc``, then fall
 limit and the connector's maximum; a full battery makes the EV stop drawing power.
 """
 
+from collections.abc import Callable
+
 import attrs
 import trio
 
@@ -29,6 +31,10 @@ _STEP = 60.0  # seconds per integration step: the EV's acceptance changes with i
 _EVENT_BUFFER = 64
 _LOWEST_TAPER = 0.1  # share of full power an EV still draws just before it is full
 SIMULATED_MEASURANDS = frozenset(SUPPORTED_MEASURANDS)
+
+
+def _nobody() -> None:
+    """No driver answers a connector waiting for a cable."""
 
 
 @attrs.frozen
@@ -77,8 +83,8 @@ class SimulatedConnector:
         self.locked = False
         self.lock_fails = False
         """Set to make the next lock or unlock fail."""
-        self.cable_wanted = trio.Event()
-        """Set when the connector waits for a cable; a simulated driver may answer it."""
+        self.cable_wanted: Callable[[], None] = _nobody
+        """Called when the connector waits for a cable; a simulated driver may answer it."""
         self.relay_changed = trio.Event()
         """Set (and replaced) whenever the relay switches."""
         self._send, self._events = trio.open_memory_channel[HardwareEvent](_EVENT_BUFFER)
@@ -138,7 +144,7 @@ class SimulatedConnector:
         return self._relay_closed
 
     def awaiting_cable(self) -> None:
-        self.cable_wanted.set()
+        self.cable_wanted()
 
     async def set_relay(self, closed: bool) -> None:
         self._advance()
