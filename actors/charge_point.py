@@ -439,13 +439,15 @@ class ChargePoint:
                 self._aligned_values.wake()
                 if self.storage_health.failing:
                     self._storage_retry.wake()
-                await nursery.start(self._firmware.run)
-                await nursery.start(self._diagnostics.run)
+                await self._firmware.power_on(nursery)
+                self._diagnostics.power_on(nursery)
                 await self._stay_connected()
                 nursery.cancel_scope.cancel()
             finally:
                 for task in on_demand:
                     task.stop()
+                self._firmware.power_off()
+                self._diagnostics.power_off()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
 
     def request_reboot(self) -> None:
@@ -590,8 +592,8 @@ class ChargePoint:
     async def _main_meter_aligned_values(self) -> None:
         """Clock-aligned MeterValues of connector 0, the grid connection (spec 3.16.2), when online; a task
         only while ClockAlignedDataInterval is set (a configuration change wakes it)."""
-        while (interval := self.configuration.integer("ClockAlignedDataInterval")) > 0:
-            delay = (next_clock_aligned(self.clock.now(), interval) - self.clock.now()).total_seconds()
+        while due := next_clock_aligned(self.clock.now(), self._aligned_interval()):
+            delay = (due - self.clock.now()).total_seconds()
             if await self._aligned_values.sleep_until(trio.current_time() + delay):
                 continue  # the configuration changed
             items = parse_measurands(self.configuration.value("MeterValuesAlignedData") or "")
@@ -602,6 +604,9 @@ class ChargePoint:
                 request = MeterValuesRequest(connector_id=0, meter_value=(meter_value,))
                 with contextlib.suppress(Offline, CallFailed, CallTimeout, ConnectionLost):
                     await self._outbox.call(request)
+
+    def _aligned_interval(self) -> int:
+        return self.configuration.integer("ClockAlignedDataInterval")
 
     def _main_meter(self, item: MeasurandItem) -> Reading | None:
         """The grid connection's reading: sums of energy, power and current; the voltage of the supply."""

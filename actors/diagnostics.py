@@ -42,6 +42,7 @@ from actors.ocpp import (
     GetDiagnosticsRequest,
     format_datetime,
 )
+from actors.on_demand import OnDemandTask
 from actors.outbox import Offline, Outbox
 from actors.transfer import RetryPlan, TransferFailed, upload, with_retries
 
@@ -196,7 +197,9 @@ class DiagnosticsUploads:
         self._transfer_timeout = transfer_timeout
         self._charge_point_id = charge_point_id
         self._status = DiagnosticsStatus.IDLE
-        self._waiting: trio.MemorySendChannel[_Upload] | None = None
+        self._waiting: collections.deque[_Upload] | None = None
+        """The uploads asked for and not begun, during a power-on."""
+        self._uploader = OnDemandTask(self._upload_waiting, name=f"{charge_point_id} diagnostics upload")
 
     @property
     def status(self) -> DiagnosticsStatus:
@@ -208,26 +211,29 @@ class DiagnosticsUploads:
         waiting = self._waiting
         if waiting is None:
             return None
-        name = diagnostics_file_name(self._charge_point_id, self._clock().now())
-        try:
-            waiting.send_nowait(_Upload(request, name))
-        except trio.WouldBlock:
+        if len(waiting) >= MAX_WAITING:
             _log.warning("%s: GetDiagnostics: %d uploads wait already", self._charge_point_id, MAX_WAITING)
             return None
+        name = diagnostics_file_name(self._charge_point_id, self._clock().now())
+        waiting.append(_Upload(request, name))
+        self._uploader.wake()
         return name
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Upload what :meth:`request` was given, one file at a time, during one power-on; until cancelled."""
+    def power_on(self, nursery: trio.Nursery) -> None:
+        """Upload what :meth:`request` is given, one file at a time, in ``nursery``, until :meth:`power_off`;
+        a task runs only while there is something to upload."""
         self._status = DiagnosticsStatus.IDLE
-        send, receive = trio.open_memory_channel[_Upload](MAX_WAITING)
-        self._waiting = send
-        try:
-            task_status.started()
-            async with receive:
-                async for job in receive:
-                    await self._upload(job)
-        finally:
-            self._waiting = None
+        self._waiting = collections.deque()
+        self._uploader.start(nursery)
+
+    def power_off(self) -> None:
+        """The power-on ends (its nursery cancels an upload under way): requests wait for the next one."""
+        self._uploader.stop()
+        self._waiting = None
+
+    async def _upload_waiting(self) -> None:
+        while self._waiting:
+            await self._upload(self._waiting.popleft())
 
     async def _upload(self, job: _Upload) -> None:
         request = job.request

@@ -185,23 +185,22 @@ class FirmwareUpdates:
         """The status of the update in progress, ``Idle`` if there is none (what TriggerMessage reports)."""
         return self._status if is_busy(self._status) else FirmwareStatus.IDLE
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Live for one power-on: load the installed version, report an installation the reboot completed,
-        and carry out the updates :meth:`update` is given. Runs until cancelled."""
+    async def power_on(self, nursery: trio.Nursery) -> None:
+        """Begin a power-on: load the installed version, report (in ``nursery``) an installation the reboot
+        completed, and carry out in ``nursery`` the updates :meth:`update` is given, until :meth:`power_off`.
+        """
         self._status = FirmwareStatus.IDLE
         self._job = None
         self._accepted = trio.Event()
         record = await self._state.load_firmware()
         self.version = record.version if record is not None else None
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            if record is not None and not record.reported:
-                nursery.start_soon(self._report_installed, record.version)
-            task_status.started()
-            try:
-                await trio.sleep_forever()
-            finally:
-                self._nursery = None
+        self._nursery = nursery
+        if record is not None and not record.reported:
+            nursery.start_soon(self._report_installed, record.version)
+
+    def power_off(self) -> None:
+        """The power-on ends (its nursery cancels what runs): updates are ignored until the next one."""
+        self._nursery = None
 
     def accepted(self) -> None:
         """The Central System accepted the charge point and heard its boot statuses: time for Installed."""

@@ -28,7 +28,7 @@ class OnDemandTask:
         self._nursery: trio.Nursery | None = None
         self._running = False
         self._wanted = False
-        self._woken = trio.Event()
+        self._woken: trio.Event | None = None  # made when a run sleeps: most never do
 
     @property
     def running(self) -> bool:
@@ -48,7 +48,8 @@ class OnDemandTask:
     def wake(self) -> None:
         """Have the work run (again) soon."""
         self._wanted = True
-        self._woken.set()
+        if self._woken is not None:
+            self._woken.set()
         if not self._running and self._nursery is not None:
             self._spawn()
 
@@ -58,6 +59,7 @@ class OnDemandTask:
         A wake that ends the sleep is consumed: the work is expected to look again at what it waits for.
         """
         if not self._wanted:
+            self._woken = trio.Event()
             with trio.move_on_at(deadline):
                 await self._woken.wait()
         if not self._wanted:
@@ -76,7 +78,7 @@ class OnDemandTask:
 
     def _consume(self) -> None:
         self._wanted = False
-        self._woken = trio.Event()
+        self._woken = None
 
     async def _run(self) -> None:
         try:

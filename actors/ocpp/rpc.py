@@ -140,7 +140,7 @@ class RpcSession:
         self._handles = handles
         self._new_unique_id = new_unique_id
         self._outstanding: _Outstanding | None = None
-        self._given_up: deque[str] = deque(maxlen=_REMEMBERED_GIVEN_UP)
+        self._given_up: deque[str] | None = None  # made at the first CALL given up: most never are
         self._unanswered: set[str] = set()
 
     @property
@@ -197,6 +197,8 @@ class RpcSession:
     def give_up(self) -> None:
         """Stop waiting for the answer to our outstanding CALL (it timed out); a late answer is dropped."""
         if self._outstanding is not None:
+            if self._given_up is None:
+                self._given_up = deque(maxlen=_REMEMBERED_GIVEN_UP)
             self._given_up.append(self._outstanding.unique_id)
             self._outstanding = None
 
@@ -252,7 +254,8 @@ class RpcSession:
     def _receive_answer(self, frame: CallResult | CallError) -> Event:
         outstanding = self._outstanding
         if outstanding is None or frame.unique_id != outstanding.unique_id:
-            return AnswerDropped(frame.unique_id, late=frame.unique_id in self._given_up)
+            late = self._given_up is not None and frame.unique_id in self._given_up
+            return AnswerDropped(frame.unique_id, late=late)
         self._outstanding = None
         request = outstanding.request
         if isinstance(frame, CallError):
