@@ -13,15 +13,18 @@ runs in a child is exactly what an orchestrator runs, so that one code path serv
 
 - ``{"type": "started", "charge_points": 250}`` once its database is open and its charge points start;
 - ``{"type": "progress", "size": {...}, "totals": {...}, "actions": {...}}`` every
-  :data:`PROGRESS_EVERY` seconds, and once more when its charge points have stopped: its counts as they
-  are now (:func:`progress_message`);
-- ``{"type": "report", "report": {...}}`` at the end: its report (``ocpp-fleet-report/1`` with
-  ``"shard": "K/N"``), after its database is closed; then it exits with status 0.
+  :data:`PROGRESS_EVERY` seconds, and once more when it is told to stop: its counts as they are now
+  (:func:`progress_message`);
+- ``{"type": "report", "report": {...}}`` when told to stop: its report (``ocpp-fleet-report/1`` with
+  ``"shard": "K/N"``), as its charge points stand; then it winds them down and exits with status 0.
 
 The parent says nothing but stops a child by closing the child's standard input; a child whose parent dies
 (even of SIGKILL) sees the same end of input and stops. Children run in a session of their own, so that a
-Ctrl-C at the terminal reaches the parent only, which stops them all: a child has :data:`STOP_GRACE` seconds
-to send its report and exit (it takes far less), then it is killed.
+Ctrl-C at the terminal reaches the parent only, which stops them all. Once a stopping child has sent its
+report, the parent kills it: winding down thousands of charge points (cancelling some ten trio tasks each)
+takes seconds of CPU, and the database is consistent at any instant, so the next run carries on as after a
+power cut (which every transaction message survives). A child that sends no report within
+:data:`STOP_GRACE` seconds is killed too, and the run says so.
 
 **A child that dies** (exits while the fleet runs) is reported on standard error at once with its exit
 status, and started again after :data:`RESTART_PAUSE` seconds: its charge points carry on from its database
@@ -151,26 +154,29 @@ async def run_shard_child(
     if csms_url is not None:
         specs = tuple(attrs.evolve(spec, csms_url=csms_url) for spec in specs)
     scenario = shard.scenario(fleet_file.scenario, specs)
-    async with out, stop:
-        async with await open_database(database) as storage:
-            statistics = Statistics()
-            fleet = Fleet(specs, storage=storage, dialer=dialer, statistics=statistics)
-            begin = trio.current_time()
-            if not await _send(out, {"type": "started", "charge_points": len(specs)}):
-                return
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(functools.partial(fleet.run, ramp=shard.ramp(ramp)))
-                nursery.start_soon(fleet.play, scenario)
-                nursery.start_soon(_send_progress, out, statistics, fleet, nursery.cancel_scope)
-                nursery.start_soon(_cancel_at_end_of_input, stop, nursery.cancel_scope)
-                await until_stopped(None)
-                nursery.cancel_scope.cancel()
+    async with out, stop, await open_database(database) as storage:
+        statistics = Statistics()
+        fleet = Fleet(specs, storage=storage, dialer=dialer, statistics=statistics)
+        begin = trio.current_time()
+        if not await _send(out, {"type": "started", "charge_points": len(specs)}):
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(fleet.run, ramp=shard.ramp(ramp)))
+            nursery.start_soon(fleet.play, scenario)
+            nursery.start_soon(_send_progress, out, statistics, fleet, nursery.cancel_scope)
+            stop_asked = trio.Event()
+            nursery.start_soon(_set_at_end_of_input, stop, stop_asked)
+            nursery.start_soon(_set_when_stopped, stop_asked)
+            await stop_asked.wait()
+            # The report goes first, as the fleet stands: winding thousands of charge points down takes
+            # seconds, and the parent may cut this process short once it has the report.
             size = FleetSize(len(fleet.charge_points), fleet.started, fleet.crashes)
-            await _send(out, progress_message(statistics, size))  # as it stopped
+            await _send(out, progress_message(statistics, size))
             now = trio.current_time()
             report = build_report(statistics, now=now, seconds=now - begin)
             report[SHARD_KEY] = str(shard)
-        await _send(out, {"type": "report", "report": report})
+            await _send(out, {"type": "report", "report": report})
+            nursery.cancel_scope.cancel()
 
 
 async def _send(out: trio.abc.SendStream, message: Mapping[str, Any]) -> bool:
@@ -195,13 +201,18 @@ async def _send_progress(
             return
 
 
-async def _cancel_at_end_of_input(stream: trio.abc.ReceiveStream, scope: trio.CancelScope) -> None:
+async def _set_at_end_of_input(stream: trio.abc.ReceiveStream, event: trio.Event) -> None:
     try:
         while await stream.receive_some():
             pass
     except trio.BrokenResourceError:
         pass
-    scope.cancel()
+    event.set()
+
+
+async def _set_when_stopped(event: trio.Event) -> None:
+    await until_stopped(None)
+    event.set()
 
 
 # --- the parent ---------------------------------------------------------------------------------------------
@@ -408,6 +419,8 @@ class _Child:
                     elif kind == "report":
                         self.reports.append(message["report"])
                         reported = True
+                        if self.stopping:
+                            break  # all it had to say: its power is cut (its state is kept as at a power cut)
                     else:
                         raise ValueError(kind)
                 except (KeyError, TypeError, ValueError):
@@ -416,7 +429,7 @@ class _Child:
         finally:
             with trio.CancelScope(shield=True):
                 if process.returncode is None:
-                    self.killed = True
+                    self.killed = not reported
                     process.kill()
                     await process.wait()
                 for stream in (process.stdin, process.stdout):

@@ -126,7 +126,7 @@ async def stop(process: trio.Process) -> None:
 
 async def test_a_child_speaks_json_lines_and_stops_at_the_end_of_its_input(tmp_path: Path) -> None:
     """The protocol of fleet.processes, in this process: started, progress, then at the end of its input a
-    last progress and its report, and it returns."""
+    last progress and its report (taken before its charge points wind down), and it returns."""
     central_system = CentralSystem()
     fleet_file = parse_fleet_file(fleet_toml(1, 4), "fleet.toml", tmp_path)
     messages, from_child = trio.testing.memory_stream_one_way_pair()
@@ -171,7 +171,7 @@ async def test_a_child_speaks_json_lines_and_stops_at_the_end_of_its_input(tmp_p
             await to_child.aclose()  # the parent closes the child's input: it stops
             last, report = await next_message(), await next_message()
     assert last["type"] == "progress"
-    assert last["totals"]["connected"] == 0
+    assert last["totals"]["connected"] == 2  # as the fleet stood when told to stop, before winding down
     assert report["type"] == "report"
     assert report["report"]["shard"] == "2/2"
     assert sorted(report["report"]["per_charge_point"]) == ["CP-02", "CP-04"]
@@ -239,7 +239,8 @@ async def test_a_fleet_in_two_processes_boots_once_reports_once_and_stops_at_sig
     for index, line in enumerate(lines[2:4], start=1):
         database = Shard(index, 2).database(tmp_path / "fleet.db")
         assert re.fullmatch(rf"shard {index}/2: 10 charge points, pid \d+, state in {database}", line)
-    assert any(line.startswith("stopped: 20/20 started, 0 connected, ") for line in lines)
+    # the shards report as their charge points stood when told to stop; then their power is cut
+    assert any(line.startswith("stopped: 20/20 started, 20 connected, 20 accepted, ") for line in lines)
     assert "20 in " in out.text
     assert "(2 shards)" in out.text
     assert_quiet(errors.text)
