@@ -135,22 +135,26 @@ async def run_fleet(
                     serve_control, fleet, fleet_file, control, csms_url=csms_url, public=control_public
                 )
                 print(f"control API on {await nursery.start(serve)}", file=out, flush=True)
-            if live:
-                nursery.start_soon(show_live, out, meter, size, title)
-            else:
-                nursery.start_soon(functools.partial(print_lines, out, meter, size, every=PROGRESS_EVERY))
-            await until_stopped(duration)
+            async with trio.open_nursery() as showing:
+                if live:
+                    showing.start_soon(show_live, out, meter, size, title)
+                else:
+                    showing.start_soon(functools.partial(print_lines, out, meter, size, every=PROGRESS_EVERY))
+                await until_stopped(duration)
+                showing.cancel_scope.cancel()
+            # The report comes first, as the fleet stands: winding thousands of charge points down takes
+            # seconds, and nothing they do meanwhile belongs in it.
+            now = trio.current_time()
+            if not live:
+                print(plain_line(meter.figures(now, size()), prefix="stopped: "), file=out, flush=True)
+            result = build_report(statistics, now=now, seconds=now - begin)
+            if shard is not None:
+                result[SHARD_KEY] = str(shard)
+            print_report(result, Console(file=out, width=None if live else REPORT_WIDTH))
+            if report is not None:
+                write_report(report, result)
+                print(f"report written to {report}", file=out, flush=True)
             nursery.cancel_scope.cancel()
-        now = trio.current_time()
-        if not live:
-            print(plain_line(meter.figures(now, size()), prefix="stopped: "), file=out, flush=True)
-        result = build_report(statistics, now=now, seconds=now - begin)
-        if shard is not None:
-            result[SHARD_KEY] = str(shard)
-        print_report(result, Console(file=out, width=None if live else REPORT_WIDTH))
-        if report is not None:
-            write_report(report, result)
-            print(f"report written to {report}", file=out, flush=True)
 
 
 def _fleet_size(fleet: Fleet) -> FleetSize:
