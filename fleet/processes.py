@@ -41,7 +41,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -408,24 +408,15 @@ class _Child:
         started = reported = False
         assert process.stdout is not None
         try:
-            async for line in _lines(process.stdout):
-                try:
-                    message = json.loads(line)
-                    kind = message["type"]
-                    if kind == "started":
-                        started = True
-                    elif kind == "progress":
-                        self.combined.update(self.shard, message)
-                    elif kind == "report":
-                        self.reports.append(message["report"])
-                        reported = True
-                        if self.stopping:
-                            break  # all it had to say: its power is cut (its state is kept as at a power cut)
-                    else:
-                        raise ValueError(kind)
-                except (KeyError, TypeError, ValueError):
-                    self._say(f"ocpp-fleet: shard {self.shard}: {line.decode(errors='replace')[:200]}")
-            await process.wait()
+            async with contextlib.aclosing(_lines(process.stdout)) as lines:
+                async for line in lines:
+                    kind = self._take(line)
+                    started = started or kind == "started"
+                    reported = reported or kind == "report"
+                    if reported and self.stopping:
+                        break  # all it had to say: its power is cut (its state is kept as at a power cut)
+            if not (reported and self.stopping):
+                await process.wait()
         finally:
             with trio.CancelScope(shield=True):
                 if process.returncode is None:
@@ -436,6 +427,22 @@ class _Child:
                     if stream is not None:
                         await stream.aclose()
         return started, reported
+
+    def _take(self, line: bytes) -> str | None:
+        """Take in one message of the child; its type, or ``None`` if it is not one (then it is shown)."""
+        try:
+            message = json.loads(line)
+            kind = message["type"]
+            if kind == "progress":
+                self.combined.update(self.shard, message)
+            elif kind == "report":
+                self.reports.append(message["report"])
+            elif kind != "started":
+                raise ValueError(kind)
+        except (KeyError, TypeError, ValueError):
+            self._say(f"ocpp-fleet: shard {self.shard}: {line.decode(errors='replace')[:200]}")
+            return None
+        return str(kind)
 
     async def stop(self) -> None:
         """Tell the child to stop (the end of its input); it sends its report and exits."""
@@ -451,7 +458,7 @@ class _Child:
         print(line, file=self.errors, flush=True)
 
 
-async def _lines(stream: trio.abc.ReceiveStream) -> AsyncIterator[bytes]:
+async def _lines(stream: trio.abc.ReceiveStream) -> AsyncGenerator[bytes, None]:
     """The lines of ``stream`` (without their ends), however long, until it ends."""
     buffer = bytearray()
     searched = 0

@@ -6,6 +6,7 @@ a few seconds, mostly for starting Python processes.
 """
 
 import functools
+import io
 import json
 import os
 import re
@@ -24,7 +25,7 @@ import trio.testing
 from actors.connection import CsmsAddress
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import parse_fleet_file
-from fleet.processes import run_shard_child
+from fleet.processes import STOP_GRACE, CombinedStatistics, _Child, run_shard_child
 from fleet.shards import Shard
 from storage import inspect_database
 
@@ -324,3 +325,33 @@ async def test_a_child_that_cannot_start_stops_the_fleet(tmp_path: Path) -> None
         for line in lines
     )
     assert lines[-1] == "ocpp-fleet: no report: no shard sent one"
+
+
+SLOW_TO_WIND_DOWN = """
+import json, sys, time
+print(json.dumps({"type": "started", "charge_points": 1}), flush=True)
+sys.stdin.read()  # until told to stop
+print(json.dumps({"type": "report", "report": {"shard": "1/1"}}), flush=True)
+time.sleep(600)  # winding its charge points down, for longer than any grace
+"""
+
+
+async def test_a_stopping_child_that_sent_its_report_is_cut_off_at_once() -> None:
+    """The protocol: once a stopping child has sent its report, the parent cuts its power rather than wait
+    for it to wind down (the grace period is for children that do not report)."""
+    child = _Child(
+        shard=Shard(1, 1),
+        command=[sys.executable, "-c", SLOW_TO_WIND_DOWN],
+        database=Path("unused.db"),
+        combined=CombinedStatistics({Shard(1, 1): 1}),
+        errors=io.StringIO(),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(child.supervise, trio.Event())
+        await child.stop()
+        with trio.fail_after(STOP_GRACE / 2):
+            await child.ended.wait()
+    assert child.reports == [{"shard": "1/1"}]
+    assert (child.lost, child.killed, child.failed) == (0, False, False)
+    assert child.process is not None
+    assert child.process.returncode == -signal.SIGKILL
