@@ -124,15 +124,20 @@ class Reply(Generic[T]):
     def __init__(self) -> None:
         self._done = trio.Event()
         self._value: T | None = None
+        self._on_taken: Callable[[], None] | None = None
 
-    def set(self, value: T) -> None:
-        """Give the answer (once)."""
+    def set(self, value: T, *, on_taken: Callable[[], None] | None = None) -> None:
+        """Give the answer (once). ``on_taken`` runs as the sender takes it: never if the sender was
+        cancelled first (its connection was lost, say)."""
         self._value = value
+        self._on_taken = on_taken
         self._done.set()
 
     async def wait(self) -> T:
         """Wait for the answer."""
         await self._done.wait()
+        if self._on_taken is not None:
+            self._on_taken()
         return self._value  # type: ignore[return-value]
 
 
@@ -184,7 +189,9 @@ class ReservationsChanged:
 class Resynchronise:
     """The charge point is (again) accepted: the reply is the status to report now, if any (spec 4.9).
 
-    After a boot the current status is always reported; after a reconnect only if it changed meanwhile.
+    After a boot the current status is always reported; after a reconnect only if it changed meanwhile. The
+    connector counts the status as reported once the reply is taken: whoever takes it sends it (or keeps
+    trying), and a reply nobody takes leaves the change to be reported at the next resynchronisation.
     """
 
     after_boot: bool
@@ -409,7 +416,7 @@ class Connector:
             case ConfigurationChanged():
                 self._reporter.minimum_duration = self._configuration.integer("MinimumStatusDuration")
             case Resynchronise(after_boot=after_boot, reply=reply):
-                reply.set(self._resynchronise(after_boot))
+                self._resynchronise(after_boot, reply)
             case ReservationsChanged():
                 pass  # the status is looked at after every item
             case Hold(held=held, reply=reply):
@@ -1105,14 +1112,22 @@ class Connector:
                 if not await self._notify(report.request()) and self._last_reported is report:
                     self._last_reported = previous  # not delivered: reported after reconnecting
 
-    def _resynchronise(self, after_boot: bool) -> StatusRequest | None:
-        report = self._reporter.report_current(self._clock.now())
+    def _resynchronise(self, after_boot: bool, reply: Reply[StatusRequest | None]) -> None:
+        report = self._report_to_resynchronise(after_boot)
         if report is None:
-            return None
-        if not after_boot and self._last_reported is not None and report.same_condition(self._last_reported):
-            return None
+            reply.set(None)
+        else:
+            # reported once the charge point takes it: one cancelled with its connection never sends it
+            reply.set(report.request(), on_taken=functools.partial(self._count_as_reported, report))
+
+    def _report_to_resynchronise(self, after_boot: bool) -> StatusReport | None:
+        report = self._reporter.report_current(self._clock.now())
+        if report is None or after_boot or self._last_reported is None:
+            return report
+        return None if report.same_condition(self._last_reported) else report
+
+    def _count_as_reported(self, report: StatusReport) -> None:
         self._last_reported = report
-        return report.request()
 
     async def _notify(self, request: StatusNotificationRequest) -> bool:
         try:
