@@ -61,9 +61,9 @@ from typing import Any, TextIO
 import trio
 
 from actors.connection import tcp_dialer
-from fleet.cli import GC_THRESHOLDS
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import ChargePointSpec
+from fleet.heap import GC_THRESHOLDS, freeze_while_growing
 from fleet.runner import DEFAULT_RAMP, Fleet
 from storage import MemoryStorage
 
@@ -196,6 +196,7 @@ async def run_fleet(url: str, count: int, ramp: float) -> None:
     fleet = Fleet(specs, storage=MemoryStorage(), dialer=tcp_dialer)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
+        nursery.start_soon(freeze_while_growing)  # as the ocpp-fleet command does (fleet.heap)
         await _wait_for_line_on_stdin()
         cpu = time.process_time() - cpu_before
         memory = memory_kib()

@@ -39,7 +39,7 @@ window opens and when it closes) / the driver's ``time.monotonic()`` delta, in %
 window (``gc.callbacks`` in the fleet, between the driver's two signals), as a share of the fleet's
 ``time.process_time()`` over the same span. **RSS**: ``VmRSS`` of the fleet process when the window closes.
 The Central System's CPU share (its ``time.process_time()`` over the window) is shown too, to tell which side
-limits. The processes run with ``gc.set_threshold(*fleet.cli.GC_THRESHOLDS)``, as ``ocpp-fleet`` does.
+limits. The processes run with ``gc.set_threshold(*fleet.heap.GC_THRESHOLDS)``, as ``ocpp-fleet`` does.
 Below the table, per size: what other processes took of the machine during the window (``/proc/stat`` busy
 time minus the fleet and the Central System), since a shared machine can starve the fleet.
 
@@ -83,9 +83,9 @@ from boot_storm import _ProblemCounter, _raise_open_files_limit, _sizes, _Worker
 
 from actors.connection import tcp_dialer
 from actors.ocpp import parse_datetime
-from fleet.cli import GC_THRESHOLDS
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import ChargePointSpec
+from fleet.heap import GC_THRESHOLDS
 from fleet.runner import DEFAULT_RAMP, Fleet
 from fleet.simulated import EvModel
 from storage import MemoryStorage

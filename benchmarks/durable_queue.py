@@ -59,7 +59,7 @@ from typing import Literal, TypeVar, cast
 
 import trio
 
-from fleet.cli import GC_THRESHOLDS
+from fleet.heap import GC_THRESHOLDS
 from storage import Database, JsonObject, SqliteChargePointState, Synchronous, open_database
 
 T = TypeVar("T")

@@ -118,9 +118,9 @@ from boot_storm import _Completion, _raise_open_files_limit, _versions, _Worker
 from charging import _machine_busy, _percentiles, _StdinLines
 
 from actors.ocpp import parse_datetime
-from fleet.cli import GC_THRESHOLDS
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import DEFAULT_REMOTE_START_DELAY
+from fleet.heap import GC_THRESHOLDS
 
 CONNECTORS = 2
 HEARTBEAT_INTERVAL = 60

@@ -17,6 +17,7 @@ from fleet.commands import REPORT_WIDTH, run_csms, run_demo, run_fleet
 from fleet.control import check_control_host, parse_control_address
 from fleet.demo import run_demo_file
 from fleet.fleetfile import FleetFile, FleetFileError, load_fleet_file
+from fleet.heap import GC_THRESHOLDS
 from fleet.inspect import print_inspection
 from fleet.processes import run_processes, run_shard_child
 from fleet.report import ReportError, print_report, write_report
@@ -25,7 +26,6 @@ from fleet.scenario import ScenarioKind
 from fleet.shards import Shard, merge_report_files
 from storage import StorageError
 
-GC_THRESHOLDS = (10_000, 10, 10)
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process killed by SIGPIPE
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    # Thousands of long-lived actors make the default thresholds collect far too often (see BENCHMARKS.md).
+    # Thousands of long-lived actors make the default thresholds collect far too often (fleet.heap).
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         return _run_command(parser, arguments)
@@ -384,6 +384,7 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                     database=database,
                     csms_url=arguments.csms_url,
                     ramp=arguments.ramp,
+                    freeze_heap=True,
                 )
                 trio.run(child)
                 return 0
@@ -402,7 +403,7 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                     metrics_host=arguments.metrics_host,
                     metrics_port=arguments.metrics_port,
                     shard=arguments.shard,
-                )
+                ),
             )
         except StorageError as error:  # the database cannot be opened: not ours, or of a newer version
             print(f"ocpp-fleet: {database}: {error}", file=sys.stderr)

@@ -23,6 +23,7 @@ from fleet.control import check_control_host, serve_control
 from fleet.csms import CentralSystem, Record
 from fleet.drivers import SessionSettings
 from fleet.fleetfile import ChargePointSpec, FleetFile
+from fleet.heap import freeze_while_growing
 from fleet.metrics import FleetCollector, serving_metrics
 from fleet.progress import FleetSize, ProgressMeter, plain_line, print_lines, show_live
 from fleet.report import build_report, print_report, write_report
@@ -66,6 +67,7 @@ async def run_fleet(
     control: tuple[str, int] | None = None,
     control_public: bool = False,
     shard: Shard | None = None,
+    freeze_heap: bool = False,
 ) -> None:
     """Run the charge points of a fleet file, printing progress; ``csms_url`` overrides the file's URLs.
 
@@ -80,7 +82,8 @@ async def run_fleet(
     line every 5 s. At the end the report's tables are printed, and its JSON written to ``report`` if given
     (fleet.report). With ``metrics_port``, Prometheus metrics are served there meanwhile (fleet.metrics).
     With ``control`` (host, port), the control API is served there meanwhile (fleet.control); a host that is
-    not loopback is a ValueError unless ``control_public``.
+    not loopback is a ValueError unless ``control_public``. ``freeze_heap``: garbage collection as
+    :mod:`fleet.heap` says, for a process of its own (it changes the whole process).
     """
     if control is not None:
         check_control_host(control[0], public=control_public)
@@ -102,6 +105,7 @@ async def run_fleet(
                 control=control,
                 control_public=control_public,
                 shard=shard,
+                freeze_heap=freeze_heap,
             )
         return
     specs = fleet_file.charge_points()
@@ -130,6 +134,8 @@ async def run_fleet(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(fleet.run, ramp=ramp))
             nursery.start_soon(fleet.play, scenario)
+            if freeze_heap:
+                nursery.start_soon(freeze_while_growing)
             if control is not None:
                 serve = functools.partial(
                     serve_control, fleet, fleet_file, control, csms_url=csms_url, public=control_public

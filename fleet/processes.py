@@ -54,6 +54,7 @@ from actors.statistics import BUCKET_COUNT, ActionCounts, AnswerTimes, Statistic
 from fleet.commands import PROGRESS_EVERY as LINE_EVERY
 from fleet.commands import REPORT_WIDTH, until_stopped
 from fleet.fleetfile import FleetFile
+from fleet.heap import freeze_while_growing
 from fleet.metrics import FleetCollector, serving_metrics
 from fleet.progress import FleetSize, ProgressMeter, plain_line, print_lines, show_live
 from fleet.report import Report, build_report, merge_reports, print_report, write_report
@@ -141,12 +142,14 @@ async def run_shard_child(
     dialer: Dialer = tcp_dialer,
     messages: trio.abc.SendStream | None = None,
     parent: trio.abc.ReceiveStream | None = None,
+    freeze_heap: bool = False,
 ) -> None:
     """Run shard ``shard`` of a fleet file as a child of :func:`run_processes`, keeping its state in
     ``database`` (as given), until ``parent`` (default: standard input) ends or SIGINT or SIGTERM comes.
 
     Speaks the protocol of this module on ``messages`` (default: standard output); a parent that went away
-    stops it too.
+    stops it too. ``freeze_heap``: garbage collection as :mod:`fleet.heap` says (it changes the whole
+    process).
     """
     out = messages if messages is not None else trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
     stop = parent if parent is not None else trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
@@ -163,6 +166,8 @@ async def run_shard_child(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(fleet.run, ramp=shard.ramp(ramp)))
             nursery.start_soon(fleet.play, scenario)
+            if freeze_heap:
+                nursery.start_soon(freeze_while_growing)
             nursery.start_soon(_send_progress, out, statistics, fleet, nursery.cancel_scope)
             stop_asked = trio.Event()
             nursery.start_soon(_set_at_end_of_input, stop, stop_asked)
