@@ -58,3 +58,25 @@ async def test_young_garbage_is_collected_rather_than_frozen(
     await freeze_while_growing(every=1.0, growing=1_000_000, quiet_periods=1)
     assert trio.current_time() == 1.0
     assert watched() is None
+
+
+async def test_only_the_young_generation_is_collected_while_growing_then_the_thresholds_are_restored(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+
+    async def look() -> None:
+        await trio.sleep(0.5)
+        during.append(gc.get_threshold())
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(look)
+            await freeze_while_growing(every=1.0, growing=1_000_000, quiet_periods=2)
+    finally:
+        gc.unfreeze()
+    assert trio.current_time() == 2.0
+    assert during[0][0] == before[0]
+    assert min(during[0][1:]) > 1_000_000, "no automatic collection of the older generations"
+    assert gc.get_threshold() == before
