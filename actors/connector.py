@@ -3,13 +3,19 @@
 A connector owns its state and changes it only in its own task. It hears of the physical world through its
 hardware's events and of the Central System through commands its ChargePoint sends it; whatever it has to
 tell the Central System leaves through the charge point's :class:`~actors.outbox.Outbox`. Answers that take
-a round trip (Authorize, StartTransaction) come back into its inbox, so it never stops listening.
+a round trip (Authorize, StartTransaction) come back into its mailbox, so it never stops listening.
+
+Its one task handles one thing at a time: the commands and answers waiting in its
+:class:`~actors.mailbox.Mailbox`, oldest first, and once none waits, the next event of its hardware, which it
+waits for straight from the hardware's channel. A command's arrival ends that wait, and so does the next
+timer (meter values, the connection timeout, an energy limit, a change of the offered power, a status report
+held back); after every command, event or timer it looks again at its relay, its offered power, its
+reservation and its status.
 
 Its status is derived from its state (plugged in? transaction? fault? unavailable?) and every change goes
 through the status machine of spec 4.9, so an impossible change fails loudly instead of being reported.
 """
 
-import contextlib
 import functools
 import logging
 import math
@@ -46,6 +52,7 @@ from actors.hardware import (
 )
 from actors.link import CallFailed, CallTimeout
 from actors.local_authorization import LocalAuthorization
+from actors.mailbox import Mailbox
 from actors.metering import (
     MeasurandItem,
     Reading,
@@ -110,7 +117,8 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_INBOX_SIZE = 64
+_MAILBOX_SIZE = 64
+"""Commands and answers that may wait to be handled before their senders wait too."""
 _ENERGY_CHECK_INTERVAL = 5.0
 StatusRequest = StatusNotificationRequest
 EV_SIDE_DISCONNECTED = "EV side disconnected"
@@ -244,12 +252,7 @@ Command = (
 )
 
 
-@attrs.frozen
-class _LimitsChanged:
-    """Smart charging: the offered power may have changed (looked at after every item)."""
-
-
-_InboxItem = HardwareEvent | Command | _Authorized | _Queued | _LimitsChanged
+_Letter = Command | _Authorized | _Queued
 
 
 @attrs.define
@@ -270,6 +273,49 @@ class Transaction:
 
 class Connector:
     """One connector of a charge point."""
+
+    # thousands per process: a __dict__ of some 40 attributes would take 1.5 KiB each
+    __slots__ = (
+        "_authorized",
+        "_authorizing",
+        "_availability_scheduled",
+        "_charge_point_status",
+        "_clock",
+        "_configuration",
+        "_ev_suspended",
+        "_evse_suspended",
+        "_fault",
+        "_finishing",
+        "_hardware_ended",
+        "_held",
+        "_idle_waiters",
+        "_info",
+        "_interrupted",
+        "_last_meter",
+        "_last_reported",
+        "_machine",
+        "_mailbox",
+        "_name",
+        "_next_aligned",
+        "_offer",
+        "_outbox",
+        "_preparing_since",
+        "_relay_closed",
+        "_remote_profile",
+        "_reporter",
+        "_reservations",
+        "_sampled_until",
+        "_smart_charging",
+        "_state",
+        "_status_sender",
+        "_stopping_id_tag",
+        "authorization",
+        "connector_id",
+        "hardware",
+        "operative",
+        "plugged",
+        "transaction",
+    )
 
     def __init__(
         self,
@@ -306,7 +352,8 @@ class Connector:
         self._machine = ConnectorStatusMachine(connector_id)
         self._reporter = StatusReporter(connector_id, configuration.integer("MinimumStatusDuration"))
         self._status_sender = OnDemandTask(self._send_status_reports, name=f"{self._name} status")
-        self._inbox_send, self._inbox = trio.open_memory_channel[_InboxItem](_INBOX_SIZE)
+        self._mailbox: Mailbox[_Letter] = Mailbox(_MAILBOX_SIZE)
+        self._hardware_ended = False
         self.transaction: Transaction | None = None
         self.plugged = False
         self.operative = availability == OPERATIVE
@@ -346,19 +393,16 @@ class Connector:
         return self._machine.status
 
     async def send(self, command: Command) -> None:
-        """Hand a command to the connector."""
-        await self._inbox_send.send(command)
+        """Hand a command to the connector, waiting while many others wait to be handled."""
+        await self._mailbox.put(command)
 
     def reservations_changed(self) -> None:
-        """Tell the connector that reservations changed, without waiting (a full inbox wakes it anyway)."""
-        with contextlib.suppress(trio.WouldBlock):
-            self._inbox_send.send_nowait(ReservationsChanged())
+        """Tell the connector that reservations changed, without waiting: it looks at its status again."""
+        self._mailbox.nudge()
 
     def limits_changed(self) -> None:
-        """Tell the connector to look at its offered power again, without waiting (a full inbox wakes it
-        anyway)."""
-        with contextlib.suppress(trio.WouldBlock):
-            self._inbox_send.send_nowait(_LimitsChanged())
+        """Tell the connector to look at its offered power again, without waiting."""
+        self._mailbox.nudge()
 
     async def run(self) -> None:
         """Live until cancelled: take events and commands, keep timers, report status changes."""
@@ -367,28 +411,37 @@ class Connector:
             await self._stop_after_power_loss(self._interrupted, self._last_meter)
             self._interrupted = None
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._forward_hardware_events)
             self._status_sender.start(nursery)
             self._report_status()
             while True:
-                with trio.move_on_at(self._next_deadline()):
-                    item = await self._inbox.receive()
+                item = await self._mailbox.next(self._hardware_event, self._next_deadline())
+                if item is not None:
                     await self._handle(item, nursery)
-                await self._on_timers(nursery)
-                await self._switch_power()
-                self._follow_limits()
-                if self._fault is not None:
-                    await self._reservations.end_at(self.connector_id)  # 5.13: Faulted ends it
-                self._update_status()
-                self._reservations.observe(self.connector_id, self.base_status)
+                await self._look_again(nursery)
 
-    async def _forward_hardware_events(self) -> None:
-        async for event in self.hardware.events:
-            await self._inbox_send.send(event)
+    async def _hardware_event(self) -> HardwareEvent:
+        """The next event of the hardware; once there are no more, only commands and timers wake the
+        connector."""
+        if not self._hardware_ended:
+            try:
+                return await self.hardware.events.receive()
+            except trio.EndOfChannel:
+                self._hardware_ended = True
+        await trio.sleep_forever()
+
+    async def _look_again(self, nursery: trio.Nursery) -> None:
+        """After every command, event, timer or nudge: what the state now calls for."""
+        await self._on_timers(nursery)
+        await self._switch_power()
+        self._follow_limits()
+        if self._fault is not None:
+            await self._reservations.end_at(self.connector_id)  # 5.13: Faulted ends it
+        self._update_status()
+        self._reservations.observe(self.connector_id, self.base_status)
 
     # --- what happens -----------------------------------------------------------------------------------
 
-    async def _handle(self, item: _InboxItem, nursery: trio.Nursery) -> None:
+    async def _handle(self, item: HardwareEvent | _Letter, nursery: trio.Nursery) -> None:
         match item:
             case CablePlugged():
                 self.plugged = True
@@ -560,10 +613,10 @@ class Connector:
             response: AuthorizeResponse = await self._outbox.call(AuthorizeRequest(id_tag=id_tag))
         except (Offline, CallFailed, CallTimeout, ConnectionLost) as problem:
             _log.info("%s: Authorize %s not answered: %s", self._name, id_tag, problem)
-            await self._inbox_send.send(_Authorized(id_tag, None, to_stop, answered=False))
+            await self._mailbox.put(_Authorized(id_tag, None, to_stop, answered=False))
             return
         conflict = await self.authorization.remember(id_tag, response.id_tag_info)  # 4.1: the cache
-        await self._inbox_send.send(_Authorized(id_tag, response.id_tag_info, to_stop))
+        await self._mailbox.put(_Authorized(id_tag, response.id_tag_info, to_stop))
         if conflict:
             await self._report_local_list_conflict()
 
@@ -718,7 +771,7 @@ class Connector:
 
     async def answered(self, answer: QueuedAnswer) -> None:
         """The Central System answered a queued message of this connector."""
-        await self._inbox_send.send(_Queued(answer))
+        await self._mailbox.put(_Queued(answer))
 
     def _on_queued_answer(self, answer: QueuedAnswer) -> None:
         response = answer.response
@@ -730,7 +783,7 @@ class Connector:
         transaction.transaction_id = response.transaction_id
         if response.id_tag_info.status != "Accepted":  # spec 4.8: StopTransactionOnInvalidId
             if self._configuration.boolean("StopTransactionOnInvalidId"):
-                self._inbox_send.send_nowait(StopTransaction(Reason.DE_AUTHORIZED))
+                self._mailbox.put_nowait(StopTransaction(Reason.DE_AUTHORIZED))
             elif self._configuration.value("MaxEnergyOnInvalidId") is not None:
                 allowed = self._configuration.integer("MaxEnergyOnInvalidId")  # then suspend (spec 9.1.14)
                 transaction.energy_limit_wh = transaction.meter_start + allowed

@@ -99,7 +99,11 @@ class ConnectorHardware(Protocol):
 
     @property
     def events(self) -> trio.abc.ReceiveChannel[HardwareEvent]:
-        """The events of this connector, in the order they happened."""
+        """The events of this connector, in the order they happened.
+
+        The connector waits on ``receive`` and cancels that wait when a command or a timer comes first: like
+        a trio memory channel's, a cancelled ``receive`` must lose no event.
+        """
         ...
 
     def energy_wh(self) -> float:

@@ -22,6 +22,8 @@ class OnDemandTask:
     the task is started again.
     """
 
+    __slots__ = ("_name", "_nursery", "_running", "_wanted", "_woken", "_work")  # a dozen per charge point
+
     def __init__(self, work: Callable[[], Awaitable[object]], *, name: str | None = None) -> None:
         self._work = work
         self._name = name

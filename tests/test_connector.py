@@ -16,6 +16,8 @@ from trio_websocket import ConnectionClosed
 
 from actors.charge_point import ChargePoint, ChargePointSettings
 from actors.clock import WallClock
+from actors.connector import _MAILBOX_SIZE as MAILBOX_SIZE
+from actors.connector import TriggerMeterValues, Unlock
 from actors.ocpp import (
     AuthorizationStatus,
     AuthorizeRequest,
@@ -142,6 +144,10 @@ class Csms:
                     return self.status_times[index]
             seen = len(self.statuses)
             await self._status_arrived.wait()
+
+    def waiting_calls(self) -> int:
+        """How many CALLs arrived that the test has not taken."""
+        return self._calls.statistics().current_buffer_used
 
     def statuses_of(self, connector_id: int) -> list[ChargePointStatus]:
         return [status for number, status, _ in self.statuses if number == connector_id]
@@ -618,4 +624,80 @@ async def test_a_fault_while_charging_stops_the_transaction(
         assert site.csms.statuses_of(1) == [S.PREPARING, S.CHARGING, S.FAULTED, S.FINISHING, S.AVAILABLE]
         faulted = [entry for entry in site.csms.statuses if entry[1] is S.FAULTED]
         assert faulted == [(1, S.FAULTED, "RCD")]
+        nursery.cancel_scope.cancel()
+
+
+class SlowLock(SimulatedConnector):
+    """A connector whose cable lock takes two seconds to open."""
+
+    async def unlock(self) -> bool:
+        await trio.sleep(2)
+        return await super().unlock()
+
+
+async def test_a_command_to_an_idle_connector_is_handled_at_once(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted)
+        await trio.sleep(100)  # no timer is due: the connectors wait for their hardware alone
+        asked = trio.current_time()
+        with trio.fail_after(1):
+            answer = await site.csms.call(
+                ChangeAvailabilityRequest(connector_id=1, type=AvailabilityType.INOPERATIVE)
+            )
+            told = await site.csms.wait_status(1, S.UNAVAILABLE)
+        assert answer == ChangeAvailabilityResponse(status=AvailabilityStatus.ACCEPTED)
+        assert trio.current_time() == told == asked
+        assert site.csms.statuses == [(1, S.UNAVAILABLE, None)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_hardware_events_during_a_command_are_handled_after_it_in_their_order(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, plugs=[SlowLock(), SimulatedConnector()])
+        plug, csms = site.plugs[0], site.csms
+        asked = trio.current_time()
+
+        async def meanwhile() -> None:
+            await trio.sleep(1)  # the connector is opening its lock
+            plug.plug_in()
+            plug.present_id_tag("TAG-A")
+            plug.present_id_tag("TAG-B")  # while TAG-A is being authorised: ignored
+
+        nursery.start_soon(meanwhile)
+        with trio.fail_after(10):
+            answer = await csms.call(UnlockConnectorRequest(connector_id=1))
+            assert trio.current_time() == asked + 2
+            authorize = await csms.expect(AuthorizeRequest)
+            start = await csms.expect(StartTransactionRequest)
+        assert answer == UnlockConnectorResponse(status=UnlockStatus.UNLOCKED)
+        assert (authorize.time, authorize.request.id_tag) == (asked + 2, "TAG-A")
+        assert (start.time, start.request.id_tag) == (asked + 2, "TAG-A")
+        await trio.sleep(1)
+        assert csms.statuses_of(1) == [S.PREPARING, S.CHARGING]
+        assert csms.waiting_calls() == 0, "no Authorize for TAG-B"
+        nursery.cancel_scope.cancel()
+
+
+async def test_send_waits_while_the_connector_has_too_many_commands_waiting(
+    autojump_clock: trio.testing.MockClock, scripted: ScriptedCsms
+) -> None:
+    async with trio.open_nursery() as nursery:
+        site = await bring_up(nursery, scripted, plugs=[SlowLock(), SimulatedConnector()])
+        connector = site.charge_point.connectors[1]
+        asked = trio.current_time()
+        await connector.send(Unlock())  # its handling takes two seconds
+        await trio.sleep(0.5)
+        triggers = [TriggerMeterValues() for _ in range(MAILBOX_SIZE + 1)]
+        for trigger in triggers[:-1]:
+            await connector.send(trigger)
+        assert trio.current_time() == asked + 0.5, "room for the first ones"
+        with trio.fail_after(10):
+            await connector.send(triggers[-1])
+            assert trio.current_time() == asked + 2, "the last one waited until the connector took one"
+            answered = [await trigger.reply.wait() for trigger in triggers]
+        assert all(isinstance(request, MeterValuesRequest) for request in answered)
         nursery.cancel_scope.cancel()
