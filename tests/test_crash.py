@@ -36,8 +36,16 @@ from fleet_runs import (
 CRASH_ITERATIONS = 30
 """Runs killed with SIGKILL at a random moment before the last run, which drains every queue."""
 
-KILL_AFTER = (0.4, 2.8)
-"""A run is killed between these many seconds after its process started (which takes about 0.5 s)."""
+KILLED_AT_START = 0.25
+"""The share of runs killed while the process starts: between ``KILL_AFTER_START`` seconds after it was
+started, the database perhaps not made yet."""
+
+KILL_AFTER_START = (0.05, 1.0)
+
+KILL_AFTER_BOOT = (0.0, 2.5)
+"""The other runs are killed between these many seconds after the Central System received their first
+BootNotification: counted from there, and not from the start of a process that may take a second or two to
+start on a busy machine, a kill still comes in the middle of the scenario."""
 
 SEED = 1606
 CHARGE_POINTS = 4
@@ -99,6 +107,19 @@ def busy_scenario(rng: random.Random) -> list[dict[str, Any]]:
     return events
 
 
+async def until_the_moment_of_the_kill(rng: random.Random, csms: RecordingCsms, started: float) -> None:
+    """Return at a random moment of the run started at trio time ``started``: early in the start of the
+    process, or after the fleet's first BootNotification (see ``KILLED_AT_START``)."""
+    at_start = rng.random() < KILLED_AT_START
+    after_start, after_boot = rng.uniform(*KILL_AFTER_START), rng.uniform(*KILL_AFTER_BOOT)
+    if at_start:
+        await trio.sleep_until(started + after_start)
+        return
+    with trio.fail_after(30):
+        await csms.central_system.wait_for(boot_notification("*", started))
+    await trio.sleep(after_boot)
+
+
 # --- the tests ------------------------------------------------------------------------------------------
 
 
@@ -120,7 +141,7 @@ async def test_killed_runs_lose_nothing_and_reorder_nothing_real_processes(tmp_p
             logs.append(tmp_path / f"run-{iteration:02}.log")
             started = trio.current_time()
             async with fleet_process(busy, csms.url, database, logs[-1]) as process:
-                await trio.sleep(rng.uniform(*KILL_AFTER))  # the random moment of the kill
+                await until_the_moment_of_the_kill(rng, csms, started)
                 if process.returncode is not None:
                     raise AssertionError(f"the run ended by itself:\n{await trio.Path(logs[-1]).read_text()}")
                 process.kill()
