@@ -13,6 +13,8 @@ import trio
 class WallClock:
     """Wall-clock time as an offset from trio's clock; set it to the Central System's time when told."""
 
+    __slots__ = ("_reference_trio", "_reference_wall")
+
     def __init__(self, now: datetime | None = None) -> None:
         self._reference_wall = (now or datetime.now(UTC)).astimezone(UTC)
         self._reference_trio = trio.current_time()

@@ -75,11 +75,13 @@ _TRUE, _FALSE = "true", "false"
 class Configuration:
     """The configuration of one charge point: definitions plus current values."""
 
+    __slots__ = ("_definitions", "_values")
+
     def __init__(self, definitions: Iterable[KeyDefinition], values: Mapping[str, str] | None = None) -> None:
         self._definitions = _by_name(tuple(definitions))
-        self._values: dict[str, str | None] = {
-            name: definition.default for name, definition in self._definitions.items()
-        }
+        # Only the values set for this charge point; the others are the definitions' defaults, which every
+        # charge point of a fleet shares (a full dict of some 60 keys each was 1.5 KiB per charge point).
+        self._values: dict[str, str | None] = {}
         for key, value in (values or {}).items():
             if key.lower() in self._definitions:
                 self._values[key.lower()] = value
@@ -90,7 +92,11 @@ class Configuration:
 
     def value(self, key: str) -> str | None:
         """The current value of a known key (``None`` if not set)."""
-        return self._values[key.lower()]
+        name = key.lower()
+        try:
+            return self._values[name]
+        except KeyError:
+            return self._definitions[name].default
 
     def integer(self, key: str) -> int:
         """The value of an integer key."""
@@ -124,7 +130,7 @@ class Configuration:
         return KeyValue(
             key=definition.name,
             readonly=not definition.writable,
-            value=None if definition.write_only else self._values[definition.name.lower()],
+            value=None if definition.write_only else self.value(definition.name),
         )
 
     def check_change(self, key: str, value: str) -> ConfigurationStatus:

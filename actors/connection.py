@@ -93,6 +93,8 @@ async def tcp_dialer(address: CsmsAddress) -> trio.abc.Stream:
 class Connection:
     """An open OCPP-J WebSocket connection."""
 
+    __slots__ = ("_websocket",)
+
     def __init__(self, websocket: WebSocketConnection) -> None:
         self._websocket = websocket
 

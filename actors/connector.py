@@ -129,6 +129,8 @@ OPERATIVE, INOPERATIVE, SCHEDULED_INOPERATIVE = "Operative", "Inoperative", "Sch
 class Reply(Generic[T]):
     """A one-time answer from a connector to whoever sent it a command."""
 
+    __slots__ = ("_done", "_on_taken", "_value")
+
     def __init__(self) -> None:
         self._done = trio.Event()
         self._value: T | None = None

@@ -93,6 +93,8 @@ class JournalEntry:
 class MessageJournal:
     """The last ``capacity`` messages of a charge point, oldest first; older ones are forgotten."""
 
+    __slots__ = ("_entries", "_now", "forgotten")
+
     def __init__(self, now: Callable[[], datetime], capacity: int) -> None:
         self._now = now
         self._entries: collections.deque[JournalEntry] = collections.deque(maxlen=max(0, capacity))
@@ -179,6 +181,18 @@ class _Upload:
 class DiagnosticsUploads:
     """Uploads the diagnostics files the Central System asks of one charge point (see the module's text)."""
 
+    __slots__ = (
+        "_charge_point_id",
+        "_clock",
+        "_facts",
+        "_journal",
+        "_outbox",
+        "_status",
+        "_transfer_timeout",
+        "_uploader",
+        "_waiting",
+    )
+
     def __init__(
         self,
         *,
@@ -197,7 +211,7 @@ class DiagnosticsUploads:
         self._transfer_timeout = transfer_timeout
         self._charge_point_id = charge_point_id
         self._status = DiagnosticsStatus.IDLE
-        self._waiting: collections.deque[_Upload] | None = None
+        self._waiting: list[_Upload] | None = None  # a few at most (MAX_WAITING): a list is cheaper
         """The uploads asked for and not begun, during a power-on."""
         self._uploader = OnDemandTask(self._upload_waiting, name=f"{charge_point_id} diagnostics upload")
 
@@ -223,7 +237,7 @@ class DiagnosticsUploads:
         """Upload what :meth:`request` is given, one file at a time, in ``nursery``, until :meth:`power_off`;
         a task runs only while there is something to upload."""
         self._status = DiagnosticsStatus.IDLE
-        self._waiting = collections.deque()
+        self._waiting = []
         self._uploader.start(nursery)
 
     def power_off(self) -> None:
@@ -233,7 +247,7 @@ class DiagnosticsUploads:
 
     async def _upload_waiting(self) -> None:
         while self._waiting:
-            await self._upload(self._waiting.popleft())
+            await self._upload(self._waiting.pop(0))
 
     async def _upload(self, job: _Upload) -> None:
         request = job.request

@@ -151,6 +151,22 @@ def image_file_name(location: str) -> str:
 class FirmwareUpdates:
     """Carries out the Central System's firmware updates for one charge point (see the module's text)."""
 
+    __slots__ = (
+        "_accepted",
+        "_clock",
+        "_hold_connectors",
+        "_installer",
+        "_job",
+        "_name",
+        "_nursery",
+        "_outbox",
+        "_reboot",
+        "_state",
+        "_status",
+        "_transfer_timeout",
+        "version",
+    )
+
     def __init__(
         self,
         *,

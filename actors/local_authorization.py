@@ -155,6 +155,8 @@ class LocalAuthorization:
     """The Local Authorization List and Authorization Cache of one charge point, as its configuration says
     to use them. It keeps nothing itself: every connector and the charge point may have one."""
 
+    __slots__ = ("_clock", "_configuration", "_state")
+
     def __init__(self, state: ChargePointState, configuration: Configuration, clock: WallClock) -> None:
         self._state = state
         self._configuration = configuration

@@ -55,6 +55,18 @@ _FREE = ReservedStart(ReservedStartAction.START)
 class ReservationBook:
     """The reservations of one charge point, kept in its state."""
 
+    __slots__ = (
+        "_charge_point_status",
+        "_clock",
+        "_expiry",
+        "_name",
+        "_on_change",
+        "_reservations",
+        "_seen",
+        "_state",
+        "_statuses",
+    )
+
     def __init__(
         self,
         state: ChargePointState,

@@ -98,6 +98,8 @@ def charge_point_condition(*, operative: bool, storage_fault: str | None) -> Con
 class StorageHealth:
     """Whether the last write of one charge point's storage failed; tells ``on_change`` when that changes."""
 
+    __slots__ = ("_name", "fault", "on_change")
+
     def __init__(self, *, name: str = "") -> None:
         self._name = name
         self.fault: str | None = None
@@ -139,6 +141,8 @@ class WatchedState:
     """A charge point's state that tells its :class:`StorageHealth` of every read or write that fails (and
     raises the error on). Only the charge point's own check ends a failure (:meth:`StorageHealth.succeeded`):
     on a full disk, a write that happens to change nothing, as a lookup in the cache, may succeed."""
+
+    __slots__ = ("_state", "health")
 
     def __init__(self, state: ChargePointState, health: StorageHealth) -> None:
         self._state = state

@@ -58,6 +58,8 @@ class EvBringer:
     charge) is made from ``seed`` at the first EV, so that every run brings the same EVs.
     """
 
+    __slots__ = ("_connector", "_delay", "_rng", "_seed", "_task")
+
     def __init__(self, connector: SimulatedConnector, delay: float, seed: str) -> None:
         self._connector = connector
         self._delay = delay

@@ -15,6 +15,8 @@ __all__ = ["Cable", "NetworkSwitch"]
 class Cable(trio.abc.Stream):
     """A byte stream that can be cut silently."""
 
+    __slots__ = ("_inner", "cut")
+
     def __init__(self, inner: trio.abc.Stream) -> None:
         self._inner = inner
         self.cut = False
@@ -40,6 +42,8 @@ class Cable(trio.abc.Stream):
 
 class NetworkSwitch:
     """The network of one charge point: a dialer whose connections go down together."""
+
+    __slots__ = ("_cable", "_dialer", "down")
 
     def __init__(self, dialer: Dialer = tcp_dialer) -> None:
         self._dialer = dialer

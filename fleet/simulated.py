@@ -60,6 +60,26 @@ class EvModel:
 class SimulatedConnector:
     """One simulated connector with its meter, relay, lock and (when plugged in) an EV."""
 
+    __slots__ = (
+        "_energy_wh",
+        "_ev",
+        "_ev_suspended",
+        "_events",
+        "_has_lock",
+        "_offered_w",
+        "_relay_closed",
+        "_send",
+        "_soc",
+        "_updated",
+        "cable_wanted",
+        "lock_fails",
+        "locked",
+        "max_power_w",
+        "phases",
+        "relay_changed",
+        "voltage",
+    )
+
     def __init__(
         self,
         *,

@@ -131,6 +131,17 @@ class Offer:
 class SmartCharging:
     """The charging profiles of one charge point and what follows from them."""
 
+    __slots__ = (
+        "_clock",
+        "_configuration",
+        "_connectors",
+        "_installed",
+        "_number_of_connectors",
+        "_offers",
+        "_state",
+        "_valid_until",
+    )
+
     def __init__(
         self, state: ChargePointState, configuration: Configuration, clock: WallClock, *, connectors: int
     ) -> None:
