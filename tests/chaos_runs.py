@@ -185,10 +185,13 @@ async def make_chaos(
             outcome.drops += 1
 
 
-def account(run: Run, seen: Sequence[Seen]) -> list[Account]:
+def account(run: Run, seen: Sequence[Seen], charge_points: int) -> list[Account]:
     """Check a run's report against the Central System's records of its time window, action by action:
 
-    - every CALL the report counts as sent ended one way: ``sent = answered + errors + timeouts + lost``;
+    - every CALL the report counts as sent ended one way (``answered``, ``errors``, ``timeouts``, ``lost``)
+      or was still waiting for its answer: the report is made as the fleet stands when the run stops, before
+      the charge points wind down, and OCPP-J allows one outstanding CALL per charge point, so at most
+      ``charge_points`` of all the actions' CALLs are in flight;
     - ``answered <= results <= received <= sent``: an answered CALL was received and answered; a CALL the
       Central System received was sent. So the CALLs lost are exactly those the Central System never got
       (``sent - received``) and those whose answer never got back (``received - answered``), and every
@@ -207,6 +210,7 @@ def account(run: Run, seen: Sequence[Seen]) -> list[Account]:
         elif record.direction == "out" and record.kind == "CALLRESULT":
             results[record.action] += 1
     accounts = []
+    in_flight = 0
     reported = run.report["actions"]
     for action in sorted(set(reported) | set(received)):
         entry = reported.get(action)
@@ -223,10 +227,15 @@ def account(run: Run, seen: Sequence[Seen]) -> list[Account]:
             received=received[action],
             results=results[action],
         )
-        assert row.sent == row.answered + row.errors + row.timeouts + row.lost, row
+        waiting = row.sent - (row.answered + row.errors + row.timeouts + row.lost)
+        assert waiting >= 0, row
+        in_flight += waiting
         assert row.answered <= row.results <= row.received <= row.sent, row
         assert (row.errors, row.timeouts) == (0, 0), row
         accounts.append(row)
+    assert in_flight <= charge_points, (
+        f"{run.name}: {in_flight} CALLs in flight for {charge_points} charge points"
+    )
     return accounts
 
 
@@ -319,7 +328,7 @@ async def run_chaos(directory: Path, settings: ChaosSettings) -> ChaosOutcome:
     assert not outcome.summary.stale_power_loss_stops, "\n".join(outcome.summary.stale_power_loss_stops)
     for run in outcome.runs:
         if run.report is not None:
-            outcome.accounts += account(run, csms.seen)
+            outcome.accounts += account(run, csms.seen, count)
     outcome.received = Counter(
         s.record.action
         for s in csms.seen
