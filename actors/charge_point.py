@@ -19,6 +19,7 @@ import attrs
 import trio
 
 from actors.backoff import Backoff
+from actors.call_backlog import CallBacklog
 from actors.clock import WallClock
 from actors.configuration import (
     Configuration,
@@ -55,6 +56,7 @@ from actors.connector import (
 from actors.diagnostics import DiagnosticsUploads, MessageJournal
 from actors.firmware import FirmwareInstaller, FirmwareUpdates
 from actors.hardware import ConnectorHardware
+from actors.keep_alive import KeepAlive
 from actors.link import CallFailed, CallTimeout, IncomingCall, Link
 from actors.local_authorization import LocalAuthorization
 from actors.metering import MeasurandItem, Reading, build_meter_value, next_clock_aligned, parse_measurands
@@ -191,7 +193,8 @@ def configuration_keys(connectors: int, measurands: Iterable[Measurand]) -> tupl
     return keys + firmware_management_keys() + security_keys() + reservation_keys() + smart_charging_keys()
 
 
-_INCOMING_CALLS_BUFFER = 8
+_WAITING_CALLS_LIMIT = 8
+"""How many CALLs of the Central System may wait while one is answered; more are refused at once."""
 _IDLE = (ChargePointStatus.AVAILABLE, ChargePointStatus.RESERVED)
 _AVAILABILITY_ORDER = (AvailabilityStatus.REJECTED, AvailabilityStatus.SCHEDULED, AvailabilityStatus.ACCEPTED)
 """The answer to a ChangeAvailability of several connectors is the first of their answers in this order."""
@@ -282,7 +285,6 @@ class ChargePoint:
         self.connected = False
         self.registration = Registration()
         self.configuration = Configuration(())
-        self._configuration_changed = trio.Event()
         self._reboot_requested: ResetType | None = None
         self._rebooter = OnDemandTask(self._reboot_when_asked, name=f"{settings.charge_point_id} reboot")
         self._power_on_scope = trio.CancelScope()
@@ -297,6 +299,7 @@ class ChargePoint:
         )
         self._boot_wanted = trio.Event()
         self._link: Link | None = None
+        self._keep_alive: KeepAlive | None = None
         self._reported_condition: Condition | None = None
         """What the Central System was last told of connector 0 in this power-on."""
         self._unreported: set[int] = set()
@@ -429,7 +432,7 @@ class ChargePoint:
         on_demand = (self._rebooter, self._aligned_values, self._storage_retry, self._condition_report)
         async with trio.open_nursery() as nursery:
             self._power_on_scope = nursery.cancel_scope
-            nursery.start_soon(self._outbox.run_sender)
+            self._outbox.start(nursery)
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run)
             self.reservations.start(nursery)
@@ -446,6 +449,7 @@ class ChargePoint:
             finally:
                 for task in on_demand:
                     task.stop()
+                self._outbox.stop()
                 self._firmware.power_off()
                 self._diagnostics.power_off()
         _log.info("%s: rebooting (%s reset)", self.settings.charge_point_id, self._reboot_requested)
@@ -556,14 +560,7 @@ class ChargePoint:
             if self.counters is not None:
                 self.counters.connected(trio.current_time())
             try:
-                incoming_send, incoming_receive = trio.open_memory_channel[IncomingCall](
-                    _INCOMING_CALLS_BUFFER
-                )
-                nursery.start_soon(link.run_reader, incoming_send)
-                nursery.start_soon(self._answer_calls, link, incoming_receive)
-                nursery.start_soon(self._keep_alive, link, connection)
-                nursery.start_soon(self._register_and_heartbeat, link)
-                await trio.sleep_forever()
+                await self._serve(nursery, link, connection)
             finally:
                 self.connected = False
                 self._link = None
@@ -572,6 +569,30 @@ class ChargePoint:
                     self.counters.disconnected(trio.current_time())
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted and link.answered
+
+    async def _serve(self, nursery: trio.Nursery, link: Link, connection: Connection) -> None:
+        """The life of a connection: its reader, the answering of the Central System's CALLs while some wait,
+        the registration and status reports, and in this task the pings and Heartbeats, until it ends."""
+        calls = CallBacklog(
+            functools.partial(self._answer_incoming, link),
+            limit=_WAITING_CALLS_LIMIT,
+            name=f"{self.settings.charge_point_id} answering",
+        )
+        self._keep_alive = keep_alive = KeepAlive(
+            link,
+            connection,
+            self.configuration,
+            pong_timeout=self.settings.pong_timeout,
+            heartbeat=functools.partial(self._send_heartbeat, link),
+        )
+        calls.start(nursery)
+        try:
+            nursery.start_soon(link.run_reader, calls.offer)
+            nursery.start_soon(self._register_and_report, link, keep_alive)
+            await keep_alive.run()
+        finally:
+            self._keep_alive = None
+            calls.stop()
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None
@@ -620,7 +641,8 @@ class ChargePoint:
 
     # --- registration and heartbeat -------------------------------------------------------------------
 
-    async def _register_and_heartbeat(self, link: Link) -> None:
+    async def _register_and_report(self, link: Link, keep_alive: KeepAlive) -> None:
+        """Register if not yet accepted in this power-on, report the statuses, then let Heartbeats begin."""
         after_boot = not self.registration.accepted
         if after_boot:
             await self._register(link)
@@ -629,7 +651,7 @@ class ChargePoint:
             self.counters.accepted()
         await self._report_statuses(link, after_boot=after_boot)
         self._firmware.accepted()  # a firmware installed before the reboot is reported now
-        await self._heartbeat(link)
+        keep_alive.start_heartbeats()
 
     async def _register(self, link: Link) -> None:
         """BootNotification until Accepted (spec 4.2)."""
@@ -684,18 +706,12 @@ class ChargePoint:
                 if await self._call_ignoring_failure(link, report) is not None:
                     self._unreported.discard(number)
 
-    async def _heartbeat(self, link: Link) -> None:
-        """Heartbeat after every ``HeartbeatInterval`` seconds without a message of ours."""
-        while True:
-            changed = self._configuration_changed
-            interval = self.configuration.integer("HeartbeatInterval")
-            with trio.move_on_at(link.last_sent + interval if interval > 0 else float("inf")):
-                await changed.wait()
-                continue
-            if (asked_at := trio.current_time()) >= link.last_sent + interval:
-                response = await self._call_ignoring_failure(link, HeartbeatRequest())
-                if isinstance(response, HeartbeatResponse):
-                    self._synchronise(response.current_time, asked_at)
+    async def _send_heartbeat(self, link: Link) -> None:
+        """One Heartbeat; its answer sets the clock."""
+        asked_at = trio.current_time()
+        response = await self._call_ignoring_failure(link, HeartbeatRequest())
+        if isinstance(response, HeartbeatResponse):
+            self._synchronise(response.current_time, asked_at)
 
     def _synchronise(self, current_time: datetime, asked_at: float) -> None:
         """Follow the Central System's ``currentTime``, which it read while answering our CALL sent at
@@ -709,31 +725,16 @@ class ChargePoint:
             _log.info("%s: %s failed: %s", self.settings.charge_point_id, request.action, problem)
             return None
 
-    async def _keep_alive(self, link: Link, connection: Connection) -> None:
-        """WebSocket pings every ``WebSocketPingInterval`` seconds; no pong in time means the link is dead."""
-        while True:
-            changed = self._configuration_changed
-            interval = self.configuration.integer("WebSocketPingInterval")
-            with trio.move_on_after(interval if interval > 0 else float("inf")):
-                await changed.wait()
-                continue
-            if not await connection.ping(pong_timeout=self.settings.pong_timeout):
-                await link.close(f"no pong within {self.settings.pong_timeout:g} s")
-
     # --- the Central System's calls -------------------------------------------------------------------
 
-    async def _answer_calls(self, link: Link, incoming: trio.MemoryReceiveChannel[IncomingCall]) -> None:
-        async with incoming:
-            async for event in incoming:
-                if not self.registration.answers_calls():
-                    _log.info(
-                        "%s: Rejected, not answering %s", self.settings.charge_point_id, event.unique_id
-                    )
-                    continue
-                if isinstance(event, InvalidCall):
-                    await link.reject(event)
-                    continue
-                await self._answer_call(link, event)
+    async def _answer_incoming(self, link: Link, event: IncomingCall) -> None:
+        """Answer one CALL of the Central System (none while Rejected); an invalid one with its CALLERROR."""
+        if not self.registration.answers_calls():
+            _log.info("%s: Rejected, not answering %s", self.settings.charge_point_id, event.unique_id)
+        elif isinstance(event, InvalidCall):
+            await link.reject(event)
+        else:
+            await self._answer_call(link, event)
 
     async def _answer_call(self, link: Link, event: CallReceived) -> None:
         answer = await self._decide(event.request)
@@ -824,10 +825,7 @@ class ChargePoint:
                 if isinstance(response, BootNotificationResponse):
                     await self._registered(response, asked_at)
             case MessageTrigger.HEARTBEAT:
-                asked_at = trio.current_time()
-                response = await self._call_ignoring_failure(link, HeartbeatRequest())
-                if isinstance(response, HeartbeatResponse):
-                    self._synchronise(response.current_time, asked_at)
+                await self._send_heartbeat(link)
             case MessageTrigger.FIRMWARE_STATUS_NOTIFICATION:
                 firmware = FirmwareStatusNotificationRequest(status=self.firmware_status)
                 await self._call_ignoring_failure(link, firmware)
@@ -1149,8 +1147,8 @@ class ChargePoint:
                 raise
         self.configuration.set(key, value)
         self._apply_limits()
-        self._configuration_changed.set()
-        self._configuration_changed = trio.Event()
+        if self._keep_alive is not None:
+            self._keep_alive.configuration_changed()
         self._aligned_values.wake()
         for connector in self.connectors.values():
             await connector.send(ConfigurationChanged())

@@ -165,36 +165,34 @@ class Link:
         """Drop the connection at once, as a power cut would; the link is lost with ``reason``."""
         self._lose(reason)
 
-    async def run_reader(self, incoming: trio.MemorySendChannel[IncomingCall]) -> None:
-        """Drain the connection: answers go to the waiting :meth:`call`, the peer's CALLs to ``incoming``."""
-        async with incoming:
-            while True:
-                try:
-                    text = await self._connection.receive()
-                except ConnectionLost as lost:
-                    if not self._closing:
-                        self._lose(str(lost))
-                    return
-                if self._journal is not None:
-                    self._journal(text, False)
-                event = self._session.receive(text)
-                if isinstance(event, CallReceived | InvalidCall):
-                    try:  # never wait for the answerer: it may be waiting for an answer only we can read
-                        incoming.send_nowait(event)
-                    except trio.WouldBlock:
-                        _log.warning("%s: CALL %s refused: too many CALLs wait", self._name, event.unique_id)
-                        busy = "too many CALLs wait for their answers"
-                        await self._send(self._session.error(event.unique_id, ErrorCode.GENERIC_ERROR, busy))
-                elif isinstance(event, AnswerDropped):
-                    late = "late " if event.late else ""
-                    _log.warning("%s: %sanswer to CALL %s dropped", self._name, late, event.unique_id)
-                elif isinstance(event, MessageDropped):
-                    _log.warning("%s: message dropped: %s", self._name, event.error.description)
-                elif self._answer_arrived is not None:
-                    self.answered = self.answered or isinstance(event, ResultReceived)
-                    self._answer = event
-                    self._answered_at = trio.current_time()
-                    self._answer_arrived.set()
+    async def run_reader(self, take_call: Callable[[IncomingCall], bool]) -> None:
+        """Drain the connection: answers go to the waiting :meth:`call`, the peer's CALLs to ``take_call``,
+        which says whether it took the CALL (else too many wait: the CALL is refused at once)."""
+        while True:
+            try:
+                text = await self._connection.receive()
+            except ConnectionLost as lost:
+                if not self._closing:
+                    self._lose(str(lost))
+                return
+            if self._journal is not None:
+                self._journal(text, False)
+            event = self._session.receive(text)
+            if isinstance(event, CallReceived | InvalidCall):
+                if not take_call(event):  # never wait for the answerer: it may wait for an answer we read
+                    _log.warning("%s: CALL %s refused: too many CALLs wait", self._name, event.unique_id)
+                    busy = "too many CALLs wait for their answers"
+                    await self._send(self._session.error(event.unique_id, ErrorCode.GENERIC_ERROR, busy))
+            elif isinstance(event, AnswerDropped):
+                late = "late " if event.late else ""
+                _log.warning("%s: %sanswer to CALL %s dropped", self._name, late, event.unique_id)
+            elif isinstance(event, MessageDropped):
+                _log.warning("%s: message dropped: %s", self._name, event.error.description)
+            elif self._answer_arrived is not None:
+                self.answered = self.answered or isinstance(event, ResultReceived)
+                self._answer = event
+                self._answered_at = trio.current_time()
+                self._answer_arrived.set()
 
     async def _send(self, text: str) -> None:
         try:

@@ -29,11 +29,16 @@ that has started and is kept: it is held in memory, in order, and written before
 (:meth:`Outbox.flush`), at most :data:`HELD_LIMIT` of them (the oldest MeterValues go first). What the
 sender writes after an answer is written again until it is kept, and nothing is sent meanwhile, so that
 a delivered message is not sent twice.
+
+**The sender** delivers the queue in a task that exists only while there is something to do
+(actors.on_demand): a charge point's queue is empty nearly all the time, and one sender parked per charge
+point would be a good part of a fleet's memory. It looks at the queue at power-on, when a message is
+committed and when a connection is accepted, and ends once the queue is empty, or once it holds the next
+message and no connection is up (the next accepted connection has it send that message).
 """
 
 import functools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -55,6 +60,7 @@ from actors.ocpp import (
     decode,
     encode,
 )
+from actors.on_demand import OnDemandTask
 from actors.statistics import ChargePointCounters
 from actors.storage_health import until_written
 from storage import ChargePointState, QueuedMessage, StorageError
@@ -165,9 +171,14 @@ class Outbox:
         self._policy = policy
         self._name = name
         self._link: Link | None = None
-        self._ready = trio.Event()
-        self._queued = trio.Event()
-        self._emptied = trio.Event()
+        self._sender = OnDemandTask(self._send_queue, name=f"{name} outbox")
+        self._count_queue = False
+        """The sender has yet to count the queue of this power-on (for ``statistics``)."""
+        self._queued = False
+        """A message was committed since the sender last read the head of the queue."""
+        self._next: tuple[QueuedMessage, Request] | None = None
+        """The head of the queue, ready to send while offline: the next accepted connection sends it first."""
+        self._emptied: trio.Event | None = None  # made when someone waits for the queue to empty: rarely
         self.in_order = trio.Lock()
         """Held by a connector from taking a transaction-related message's timestamp (and meter reading)
         until the message is queued, so that the queue's order is the order of the timestamps across the
@@ -175,7 +186,8 @@ class Outbox:
         self.on_answer: AnswerListener | None = None
         """Hears of every answer to a queued message, before the next message leaves."""
         self.counts = DeliveryCounts()
-        self._held: deque[_Held] = deque()
+        # a list rather than a deque: it is nearly always empty, and an empty deque takes ten times the memory
+        self._held: list[_Held] = []
 
     @property
     def held(self) -> int:
@@ -193,15 +205,26 @@ class Outbox:
         """Whether a connection is up and the Central System has accepted the charge point."""
         return self._link is not None
 
+    def start(self, nursery: trio.Nursery) -> None:
+        """Deliver the queue in ``nursery`` (the power-on's) from now on; the sender looks at it now."""
+        self._count_queue = self._statistics is not None
+        self._next = None
+        self._sender.wake()
+        self._sender.start(nursery)
+
+    def stop(self) -> None:
+        """Deliver no more: the power-on's nursery is closing."""
+        self._sender.stop()
+
     def attach(self, link: Link) -> None:
         """A connection is up and accepted: start sending."""
         self._link = link
-        self._ready.set()
+        if self._next is not None and not self._sender.running:
+            self._sender.wake()
 
     def detach(self) -> None:
         """The connection is gone: calls fail, the queue waits."""
         self._link = None
-        self._ready = trio.Event()
 
     async def call(self, request: Request) -> Any:
         """Send a message now and return the answer; raises :class:`Offline` and the errors of a CALL."""
@@ -254,14 +277,16 @@ class Outbox:
             held = self._held[0]
             request, local_transaction = held.request, held.local_transaction
             await self._state.enqueue(request.action, encode(request), local_transaction=local_transaction)
-            self._held.popleft()
+            del self._held[0]
             self._committed(request, local_transaction)
             if held.then is not None:
                 await held.then()
 
     def _committed(self, request: Request, local_transaction: int | None) -> None:
         """``request`` joined the queue."""
-        self._queued.set()
+        self._queued = True
+        if self._next is None and not self._sender.running:  # with a next message, it waits for a connection
+            self._sender.wake()
         statistics = self._statistics
         if statistics is not None:
             statistics.queue_is(statistics.queue_depth + 1)
@@ -278,34 +303,53 @@ class Outbox:
     async def drained(self) -> None:
         """Return once the queue is empty and nothing is held."""
         while self._held or await self._state.depth() > 0:
+            if self._emptied is None:
+                self._emptied = trio.Event()
             await self._emptied.wait()
 
-    async def run_sender(self) -> None:
-        """Deliver the queue, one message at a time, whenever online; runs until cancelled."""
-        if self._statistics is not None:  # what the queue held at power-on
+    async def _send_queue(self) -> None:
+        """The sender: deliver the queue, one message at a time, until it is empty or no connection is up."""
+        if self._count_queue and self._statistics is not None:  # what the queue held at power-on
+            self._count_queue = False
             self._statistics.queue_is(await self._written(self._state.depth))
         while True:
-            self._queued = trio.Event()
-            message = await self._written(self._state.head)
-            if message is None:
-                if self._statistics is not None:
-                    self._statistics.queue_is(0)  # the counter is exact again
-                self._emptied.set()
-                self._emptied = trio.Event()
-                await self._queued.wait()
-                continue
-            await self._deliver(message)
+            ready, self._next = self._next, None
+            if ready is None:
+                self._queued = False
+                message = await self._written(self._state.head)
+                if message is None:
+                    self._now_empty()
+                    if self._queued:
+                        continue
+                    return
+                ready = await self._ready_to_send(message)
+                if ready is None:
+                    continue
+            link = self._link
+            if link is None:
+                self._next = ready
+                return
+            await self._deliver(link, *ready)
 
-    async def _deliver(self, message: QueuedMessage) -> None:
+    def _now_empty(self) -> None:
+        if self._statistics is not None:
+            self._statistics.queue_is(0)  # the counter is exact again
+        if self._emptied is not None:
+            self._emptied.set()
+            self._emptied = None
+
+    async def _ready_to_send(self, message: QueuedMessage) -> tuple[QueuedMessage, Request] | None:
+        """``message`` and its request once it may be sent (after its retry interval), or ``None`` if it was
+        dropped."""
         request = await self._request(message)
         if request is None:
-            return
+            return None
         if message.next_attempt_at is not None:
             await trio.sleep((message.next_attempt_at - self._clock.now()).total_seconds())
-        await self._ready.wait()
-        link = self._link
-        if link is None:
-            return
+        await trio.lowlevel.checkpoint()  # the tasks woken with the sender take their turn before it sends
+        return message, request
+
+    async def _deliver(self, link: Link, message: QueuedMessage, request: Request) -> None:
         try:
             response = await link.call(request)
         except ConnectionLost:

@@ -565,6 +565,57 @@ async def test_a_missing_pong_means_the_link_is_dead(
         nursery.cancel_scope.cancel()
 
 
+class TaskSpawns(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name)
+
+
+def tasks_under(task: trio.lowlevel.Task) -> list[str]:
+    """The names of ``task`` and of every task in its nurseries, and theirs."""
+    names = [task.name]
+    for nursery in task.child_nurseries:
+        for child in nursery.child_tasks:
+            names += tasks_under(child)
+    return names
+
+
+async def test_an_idle_connected_charge_point_parks_few_tasks_and_starts_none(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    """Registered, reported, then an hour of pings (every 60 s) and Heartbeats (every 300 s): the charge point
+    itself (which also pings and sends the Heartbeats), its 2 connectors and the connection's 3 readers, and
+    not one task started for a ping, a Heartbeat or its answer."""
+    spawns = TaskSpawns()
+    async with trio.open_nursery() as nursery:
+        await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        await boot(connection, interval=300)
+        await trio.testing.wait_all_tasks_blocked()
+        [charge_point_task] = nursery.child_tasks
+        assert sorted(name.rsplit(".", 1)[-1] for name in tasks_under(charge_point_task)) == [
+            "_reader_task",
+            "_run_websocket",
+            "run",
+            "run",
+            "run",
+            "run_reader",
+        ]
+        trio.lowlevel.add_instrument(spawns)
+        for _ in range(12):
+            heartbeat = await connection.expect_call(HeartbeatRequest)
+            await connection.answer(heartbeat, HeartbeatResponse(current_time=CSMS_TIME))
+        trio.lowlevel.remove_instrument(spawns)
+        assert trio.current_time() == 12 * 300
+        assert spawns.names == []
+        nursery.cancel_scope.cancel()
+
+
 async def test_no_pings_when_the_interval_is_zero(
     autojump_clock: trio.testing.MockClock,
     csms: ScriptedCsms,

@@ -1,0 +1,109 @@
+"""The timers that keep a connection alive: WebSocket pings and Heartbeats, in one task.
+
+A WebSocket ping every ``WebSocketPingInterval`` seconds tells a dead connection from a quiet one: no pong
+within the pong timeout closes the link. A Heartbeat after ``HeartbeatInterval`` seconds without a message of
+ours (spec 4.6) tells the Central System that the charge point lives, and brings back its time; Heartbeats
+begin once the charge point is registered and has reported its statuses. Both timers are idle nearly all the
+time, and a charge point keeps a connection for hours: a task parked for each costs memory at thousands of
+charge points per process, and a task started for each round costs idle CPU. So one task sleeps until the
+earlier of the two is due and does it itself.
+
+Done by one task, each waits for the other: a ping that falls due while a Heartbeat waits for its answer goes
+once the answer is in, and the other way round. When both are due, the ping goes first: it takes at most the
+pong timeout, and after a missing pong no Heartbeat is needed. A configuration change starts the ping interval
+again and has both look at their intervals again.
+"""
+
+import math
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from actors.configuration import Configuration
+from actors.connection import Connection
+from actors.link import Link
+
+__all__ = ["KeepAlive"]
+
+
+class KeepAlive:
+    """Pings and Heartbeats for one connection; :meth:`run` is the task that sends them."""
+
+    __slots__ = (
+        "_configuration",
+        "_connection",
+        "_heartbeat",
+        "_heartbeats",
+        "_link",
+        "_ping_from",
+        "_pong_timeout",
+        "_sleep",
+    )
+
+    def __init__(
+        self,
+        link: Link,
+        connection: Connection,
+        configuration: Configuration,
+        *,
+        pong_timeout: float,
+        heartbeat: Callable[[], Awaitable[None]],
+    ) -> None:
+        """``heartbeat`` sends one Heartbeat on ``link`` and takes in its answer."""
+        self._link = link
+        self._connection = connection
+        self._configuration = configuration
+        self._pong_timeout = pong_timeout
+        self._heartbeat = heartbeat
+        self._heartbeats = False
+        self._ping_from = trio.current_time()
+        """When the ping interval began: at the connection, the last pong (or its timeout), a configuration
+        change."""
+        self._sleep: trio.CancelScope | None = None
+
+    def start_heartbeats(self) -> None:
+        """The charge point is registered and has reported its statuses: Heartbeats from now on."""
+        self._heartbeats = True
+        self._wake()
+
+    def configuration_changed(self) -> None:
+        """The configuration changed: the ping interval starts again, and both intervals are read again."""
+        self._ping_from = trio.current_time()
+        self._wake()
+
+    async def run(self) -> None:
+        """Ping and send Heartbeats, whichever is due, until cancelled with the connection."""
+        while True:
+            await self._sleep_until(min(self._ping_at(), self._heartbeat_at()))
+            now = trio.current_time()
+            if now >= self._ping_at():
+                await self._ping()
+            elif now >= self._heartbeat_at():
+                await self._heartbeat()
+
+    def _ping_at(self) -> float:
+        interval = self._configuration.integer("WebSocketPingInterval")
+        return self._ping_from + interval if interval > 0 else math.inf
+
+    def _heartbeat_at(self) -> float:
+        interval = self._configuration.integer("HeartbeatInterval")
+        return self._link.last_sent + interval if self._heartbeats and interval > 0 else math.inf
+
+    async def _ping(self) -> None:
+        if not await self._connection.ping(pong_timeout=self._pong_timeout):
+            await self._link.close(f"no pong within {self._pong_timeout:g} s")
+        self._ping_from = trio.current_time()
+
+    async def _sleep_until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` (trio time) or a wake, whichever is first."""
+        with trio.move_on_at(deadline) as sleep:
+            self._sleep = sleep
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._sleep = None
+
+    def _wake(self) -> None:
+        """Have :meth:`run` look again at what is due (if it sleeps; otherwise it looks once it is done)."""
+        if self._sleep is not None:
+            self._sleep.cancel()
