@@ -434,7 +434,7 @@ class ChargePoint:
             self._power_on_scope = nursery.cancel_scope
             self._outbox.start(nursery)
             for connector in self.connectors.values():
-                nursery.start_soon(connector.run)
+                nursery.start_soon(connector.run, nursery)
             self.reservations.start(nursery)
             for task in on_demand:
                 task.start(nursery)

@@ -406,20 +406,34 @@ class Connector:
         """Tell the connector to look at its offered power again, without waiting."""
         self._mailbox.nudge()
 
-    async def run(self) -> None:
-        """Live until cancelled: take events and commands, keep timers, report status changes."""
+    async def run(self, nursery: trio.Nursery | None = None) -> None:
+        """Live until cancelled: take events and commands, keep timers, report status changes.
+
+        The connector's short tasks (status reports, Authorize, MeterValues) run in ``nursery``, which must
+        end with it: the charge point gives its power-on nursery, as a nursery parked per connector costs
+        memory at thousands of charge points. Without one, the connector runs them in a nursery of its own.
+        """
         await self.hardware.set_relay(False)  # as after any power-on, until a transaction closes it
         if self._interrupted is not None:
             await self._stop_after_power_loss(self._interrupted, self._last_meter)
             self._interrupted = None
-        async with trio.open_nursery() as nursery:
-            self._status_sender.start(nursery)
+        if nursery is None:
+            async with trio.open_nursery() as own:
+                await self._live(own)
+        else:
+            await self._live(nursery)
+
+    async def _live(self, nursery: trio.Nursery) -> None:
+        self._status_sender.start(nursery)
+        try:
             self._report_status()
             while True:
                 item = await self._mailbox.next(self._hardware_event, self._next_deadline())
                 if item is not None:
                     await self._handle(item, nursery)
                 await self._look_again(nursery)
+        finally:
+            self._status_sender.stop()
 
     async def _hardware_event(self) -> HardwareEvent:
         """The next event of the hardware; once there are no more, only commands and timers wake the
