@@ -13,10 +13,11 @@ Timeouts are the owner's business: when it stops waiting it calls :meth:`RpcSess
 connection is lost it calls :meth:`RpcSession.connection_lost`.
 """
 
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
+from uuid import UUID
 
 import attrs
 
@@ -113,8 +114,13 @@ Event = (
 )
 
 
+_random_ids = random.Random()
+"""Where the ids of our CALLs come from: they must be unique, not secret, and ``uuid4`` asks the operating
+system for randomness at every CALL (a system call per Heartbeat of thousands of charge points)."""
+
+
 def _new_unique_id() -> str:
-    return str(uuid4())
+    return str(UUID(int=_random_ids.getrandbits(128), version=4))
 
 
 @attrs.frozen
