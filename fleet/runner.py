@@ -95,8 +95,9 @@ class Fleet:
         self.charge_points: list[ChargePoint] = []
         self._by_id: dict[str, ChargePoint] = {}
         self._power: dict[str, trio.CancelScope] = {}
-        self._running: dict[str, _Running] = {}
-        """The charge points started and not yet ended, by id."""
+        """The scope of each charge point's current power-on: a power cut or a removal cancels it."""
+        self._running: dict[str, trio.Event] = {}
+        """The charge points started and not yet ended, by id: each event is set when it ends."""
         self._removing: set[str] = set()
         self._nursery: trio.Nursery | None = None
         """The nursery of :meth:`run` while it runs: charge points added at run time start in it."""
@@ -167,12 +168,15 @@ class Fleet:
         if charge_point_id not in self._by_id:
             raise KeyError(charge_point_id)
         self._removing.add(charge_point_id)
-        running = self._running.get(charge_point_id)
-        if running is None:  # not started yet: it never will be
+        ended = self._running.get(charge_point_id)
+        if ended is None:  # not started yet: it never will be
             self._forget(charge_point_id)
             return
-        running.scope.cancel()
-        await running.ended.wait()
+        # Not powered on yet, it will see that it is removed instead; powered on, it sees it once cut off.
+        power = self._power.get(charge_point_id)
+        if power is not None:
+            power.cancel()
+        await ended.wait()
 
     def _include(self, spec: ChargePointSpec) -> ChargePoint:
         """Make the charge point of ``spec``, with its hardware and network, a member of the fleet."""
@@ -212,29 +216,46 @@ class Fleet:
                 await trio.sleep_until(begin + index / self._ramp)
             charge_point_id = charge_point.settings.charge_point_id
             if self._by_id.get(charge_point_id) is charge_point and charge_point_id not in self._removing:
-                running = _Running()
-                self._running[charge_point_id] = running
+                ended = trio.Event()
+                self._running[charge_point_id] = ended
                 self.started += 1
-                nursery.start_soon(self._run_charge_point, charge_point, running)
+                nursery.start_soon(self._run_charge_point, nursery, charge_point, ended)
 
-    async def _run_charge_point(self, charge_point: ChargePoint, running: "_Running") -> None:
-        """A charge point with its simulated EVs and drivers, until it is removed or the fleet stops."""
+    async def _run_charge_point(
+        self, nursery: trio.Nursery, charge_point: ChargePoint, ended: trio.Event
+    ) -> None:
+        """A charge point with its simulated EVs and drivers, until it is removed or the fleet stops.
+
+        Its EVs are brought in the fleet's ``nursery``, and only a fleet with drivers opens a nursery per
+        charge point: each costs some 1.5 KiB while parked, and a load test runs thousands of charge points.
+        """
         spec = self._specs[charge_point.settings.charge_point_id]
+        hardware = self.hardware[spec.id]
+        bringers = [  # seeded by connector: the same EVs and drivers in every run
+            EvBringer(connector, spec.remote_start_delay, seed=f"{spec.id}#{number}/ev")
+            for number, connector in enumerate(hardware, start=1)
+        ]
         try:
-            with running.scope:
-                async with trio.open_nursery() as nursery:
-                    for number, connector in enumerate(self.hardware[spec.id], start=1):
-                        seed = f"{spec.id}#{number}"  # the same EVs and drivers in every run
-                        EvBringer(connector, spec.remote_start_delay, seed=f"{seed}/ev").start(nursery)
-                        if spec.sessions is not None:
-                            nursery.start_soon(drive, connector, spec.sessions, random.Random(seed))
+            for bringer in bringers:
+                bringer.start(nursery)
+            if spec.sessions is None:
+                await self._supervise(charge_point)
+            else:
+                async with trio.open_nursery() as drivers:
+                    for number, connector in enumerate(hardware, start=1):
+                        drivers.start_soon(
+                            drive, connector, spec.sessions, random.Random(f"{spec.id}#{number}")
+                        )
                     await self._supervise(charge_point)
+                    drivers.cancel_scope.cancel()  # removed: its drivers leave with it
         finally:
+            for bringer in bringers:
+                bringer.stop()
             del self._running[spec.id]
             if spec.id in self._removing:
                 self.started -= 1
                 self._forget(spec.id)
-            running.ended.set()
+            ended.set()
 
     def cut_power(self, charge_point_id: str) -> None:
         """A power cut: the charge point stops at once and powers on again (a new boot)."""
@@ -281,10 +302,18 @@ class Fleet:
                     calls.start_soon(csms_call, charge_point_id, event)
 
     async def _supervise(self, charge_point: ChargePoint) -> None:
-        await self._restore_meters(charge_point.settings.charge_point_id)
-        while True:
+        """Power the charge point on again after each power cut, until it is removed.
+
+        The power scope is also what :meth:`remove` cancels, so the charge point needs no other scope.
+        """
+        charge_point_id = charge_point.settings.charge_point_id
+        restored = False
+        while charge_point_id not in self._removing:
             with trio.CancelScope() as power:
-                self._power[charge_point.settings.charge_point_id] = power
+                self._power[charge_point_id] = power
+                if not restored:  # in the power scope, so that a removal stops this too
+                    await self._restore_meters(charge_point_id)
+                    restored = True
                 await self._run_until_crash(charge_point)
 
     async def _restore_meters(self, charge_point_id: str) -> None:
@@ -304,14 +333,6 @@ class Fleet:
                     "%s: crashed; restarting in %g s", charge_point.settings.charge_point_id, RESTART_PAUSE
                 )
                 await trio.sleep(RESTART_PAUSE)
-
-
-@attrs.frozen(eq=False)
-class _Running:
-    """A started charge point: cancelling ``scope`` stops it with its simulated EVs and drivers."""
-
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    ended: trio.Event = attrs.Factory(trio.Event)
 
 
 def _act_on_connector(connector: SimulatedConnector, event: ScenarioEvent) -> None:
