@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -70,6 +71,8 @@ FEATURE_PROFILES = (
     "RemoteTrigger",
 )
 _TRUE, _FALSE = "true", "false"
+_DEFAULT: Any = object()
+"""What :class:`Configuration` finds for a key whose value was never set: the definition's default."""
 
 
 class Configuration:
@@ -93,10 +96,8 @@ class Configuration:
     def value(self, key: str) -> str | None:
         """The current value of a known key (``None`` if not set)."""
         name = key.lower()
-        try:
-            return self._values[name]
-        except KeyError:
-            return self._definitions[name].default
+        value = self._values.get(name, _DEFAULT)
+        return self._definitions[name].default if value is _DEFAULT else value
 
     def integer(self, key: str) -> int:
         """The value of an integer key."""
