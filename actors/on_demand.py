@@ -19,15 +19,17 @@ class OnDemandTask:
 
     A wake during a run makes the run start over once it ends (or ends :meth:`sleep_until` early), so no
     wake is lost. Before :meth:`start` and after :meth:`stop` wakes are remembered, and the work runs once
-    the task is started again.
+    the task is started again; :meth:`stop` cancels a run under way.
     """
 
-    __slots__ = ("_name", "_nursery", "_running", "_wanted", "_woken", "_work")  # a dozen per charge point
+    # a dozen per charge point
+    __slots__ = ("_name", "_nursery", "_run_scope", "_running", "_wanted", "_woken", "_work")
 
     def __init__(self, work: Callable[[], Awaitable[object]], *, name: str | None = None) -> None:
         self._work = work
         self._name = name
         self._nursery: trio.Nursery | None = None
+        self._run_scope: trio.CancelScope | None = None
         self._running = False
         self._wanted = False
         self._woken: trio.Event | None = None  # made when a run sleeps: most never do
@@ -44,8 +46,11 @@ class OnDemandTask:
             self._spawn()
 
     def stop(self) -> None:
-        """Run no more until started again (the owner's nursery is closing)."""
+        """Run no more until started again, and cancel a run under way: the owner's nursery is closing, or
+        the owner leaves a nursery that lives on."""
         self._nursery = None
+        if self._run_scope is not None:
+            self._run_scope.cancel()
 
     def wake(self) -> None:
         """Have the work run (again) soon."""
@@ -83,9 +88,12 @@ class OnDemandTask:
         self._woken = None
 
     async def _run(self) -> None:
+        self._run_scope = scope = trio.CancelScope()
         try:
-            while self._wanted:
-                self._consume()
-                await self._work()
+            with scope:
+                while self._wanted and self._nursery is not None:  # stopped before it began: not at all
+                    self._consume()
+                    await self._work()
         finally:
             self._running = False
+            self._run_scope = None

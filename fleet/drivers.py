@@ -58,42 +58,27 @@ class EvBringer:
     charge) is made from ``seed`` at the first EV, so that every run brings the same EVs.
     """
 
-    __slots__ = ("_connector", "_delay", "_rng", "_scope", "_seed", "_stopped", "_task")
+    __slots__ = ("_connector", "_delay", "_rng", "_seed", "_task")
 
     def __init__(self, connector: SimulatedConnector, delay: float, seed: str) -> None:
         self._connector = connector
         self._delay = delay
         self._seed = seed
         self._rng: random.Random | None = None
-        self._stopped = False
-        self._scope: trio.CancelScope | None = None  # of the EV on its way, if any
         self._task = OnDemandTask(self._bring_ev, name=f"bring an EV to {seed}")
         connector.cable_wanted = self._task.wake
 
     def start(self, nursery: trio.Nursery) -> None:
         """Bring EVs in ``nursery`` from now on (one wanted meanwhile comes now)."""
-        self._stopped = False
         self._task.start(nursery)
 
     def stop(self) -> None:
-        """Bring no more EVs, and call back one on its way: its charge point is gone. The nursery may run
-        for longer (a fleet's), so the task is cancelled here rather than with it."""
-        self._stopped = True
+        """Bring no more EVs, and call back one on its way: its charge point is gone (the nursery, a
+        fleet's, may run for longer)."""
         self._task.stop()
-        if self._scope is not None:
-            self._scope.cancel()
 
     async def _bring_ev(self) -> None:
-        if self._stopped:  # woken before it stopped, but started after
-            return
-        self._scope = trio.CancelScope()
-        try:
-            with self._scope:
-                await self._bring(self._connector)
-        finally:
-            self._scope = None
-
-    async def _bring(self, connector: SimulatedConnector) -> None:
+        connector = self._connector
         await trio.sleep(self._delay)
         if connector.plugged:
             return  # somebody else plugged in

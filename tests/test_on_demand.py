@@ -85,6 +85,33 @@ async def test_after_stop_a_wake_waits_for_the_next_start(autojump_clock: trio.t
     assert runs == 1
 
 
+async def test_stop_cancels_the_run_under_way_and_one_not_begun_yet_in_a_nursery_that_lives_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    started: list[float] = []
+    finished: list[float] = []
+
+    async def work() -> None:
+        started.append(trio.current_time())
+        await trio.sleep(10)
+        finished.append(trio.current_time())
+
+    task = OnDemandTask(work)
+    async with trio.open_nursery() as nursery:
+        task.start(nursery)
+        task.wake()
+        await trio.sleep(1)
+        task.stop()
+        await trio.testing.wait_all_tasks_blocked()
+        assert not task.running
+        task.start(nursery)
+        task.wake()  # its task is spawned, then the owner leaves before it begins
+        task.stop()
+        await trio.sleep(20)
+        assert _tasks(nursery) == 0
+    assert (started, finished) == ([0.0], [])
+
+
 async def test_a_run_cancelled_with_its_nursery_runs_again_in_the_next(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
