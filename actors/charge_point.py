@@ -534,7 +534,6 @@ class ChargePoint:
             try:
                 address, headers = self._secured_address()
                 connection = await open_connection(
-                    nursery,
                     address,
                     dialer=self._dialer,
                     connect_timeout=self.settings.connect_timeout,
@@ -567,6 +566,7 @@ class ChargePoint:
                 self._outbox.detach()
                 if self.counters is not None:
                     self.counters.disconnected(trio.current_time())
+                await connection.aclose()
         _log.info("%s: connection ended: %s", name, link.lost_reason)
         return self.registration.accepted and link.answered
 
@@ -882,11 +882,14 @@ class ChargePoint:
         )
 
     async def _remote_stop(self, request: RemoteStopTransactionRequest) -> _Answer:
-        """RemoteStopTransaction (spec 5.12): reason Remote; an unknown transaction is Rejected."""
+        """RemoteStopTransaction (spec 5.12): reason Remote; an unknown transaction is Rejected.
+
+        The Central System may ask as soon as it has answered the StartTransaction: that answer is applied
+        first, and each connector with a transaction looks at the id in its own turn, after it."""
+        await self._outbox.answers_applied()
         for connector in self.connectors.values():
-            transaction = connector.transaction
-            if transaction is not None and transaction.transaction_id == request.transaction_id:
-                command = StopTransaction(Reason.REMOTE)
+            if connector.transaction is not None:
+                command = StopTransaction(Reason.REMOTE, request.transaction_id)
                 await connector.send(command)
                 if await command.reply.wait():
                     return _Answer(RemoteStopTransactionResponse(status=RemoteStartStopStatus.ACCEPTED))

@@ -1,18 +1,42 @@
 """The WebSocket connection of a charge point to its Central System.
 
-The only module that touches trio-websocket: its exceptions are translated here into :class:`ConnectionFailed`
-(could not connect) and :class:`ConnectionLost` (was connected, is not any more), so the actors never see a
-library exception. How a byte stream to the Central System is opened is a :data:`Dialer`: TCP (and TLS for
-``wss://``) in production, an in-memory stream in tests.
+The only module that speaks WebSocket on the charge point's side. wsproto does the protocol (the HTTP
+upgrade, frames, masking, UTF-8, the closing handshake); this module moves its bytes over a trio stream and
+translates what goes wrong into :class:`ConnectionFailed` (could not connect) and :class:`ConnectionLost`
+(was connected, is not any more), so the actors never see a library exception. How a byte stream to the
+Central System is opened is a :data:`Dialer`: TCP (and TLS for ``wss://``) in production, an in-memory
+stream in tests.
+
+The task that wants the next message reads the stream itself: a connection has no task of its own and no
+queue of messages. (trio-websocket, which the embedded Central System uses, runs a reader task and a memory
+channel per connection, and a few events besides: at thousands of charge points per process that was a
+fifth of a charge point's memory and a task switch per message.)
 """
 
+import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
+from wsproto.connection import Connection as WebSocketProtocol
+from wsproto.connection import ConnectionState, ConnectionType
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.frame_protocol import CloseReason
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "OCPP16",
@@ -29,6 +53,8 @@ OCPP16 = "ocpp1.6"
 """The WebSocket subprotocol of OCPP 1.6J."""
 
 _CLOSE_TIMEOUT = 2.0
+_RECEIVE_SIZE = 16 * 1024
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 class ConnectionFailed(Exception):
@@ -90,53 +116,176 @@ async def tcp_dialer(address: CsmsAddress) -> trio.abc.Stream:
     return stream
 
 
-class Connection:
-    """An open OCPP-J WebSocket connection."""
+class Connection(trio.abc.AsyncResource):
+    """An open OCPP-J WebSocket connection.
 
-    __slots__ = ("_websocket",)
+    One task at a time receives (:meth:`receive`); any task may send. Pongs and the Central System's close
+    arrive through :meth:`receive`, so :meth:`ping` and :meth:`close` rely on a task that keeps receiving.
+    Leaving ``async with`` (or :meth:`aclose`) drops the byte stream at once.
+    """
 
-    def __init__(self, websocket: WebSocketConnection) -> None:
-        self._websocket = websocket
+    __slots__ = (
+        "_closer",
+        "_lost",
+        "_max_message_size",
+        "_parts",
+        "_pings",
+        "_pong",
+        "_protocol",
+        "_send_lock",
+        "_size",
+        "_stream",
+    )
+
+    def __init__(self, stream: trio.abc.Stream, protocol: WebSocketProtocol, max_message_size: int) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._max_message_size = max_message_size
+        self._send_lock = trio.StrictFIFOLock()
+        self._lost: str | None = None
+        self._parts: list[str | bytes | bytearray] = []
+        """The frames of a message that has not ended yet."""
+        self._size = 0
+        self._pings = 0
+        self._pong: tuple[bytes, trio.Event] | None = None
+        """The payload of the ping waiting for its pong, and what its pong sets."""
+        self._closer: trio.Event | None = None
+        """Set for :meth:`close` when the receiving task learns the connection is over or stops receiving."""
 
     async def send(self, text: str) -> None:
         """Send one message; raises :class:`ConnectionLost`."""
-        try:
-            await self._websocket.send_message(text)
-        except ConnectionClosed as closed:
-            raise ConnectionLost(_reason(closed)) from None
+        await self._send(Message(data=text))
 
     async def receive(self) -> str | bytes:
         """The next message; raises :class:`ConnectionLost` once the connection is closed."""
         try:
-            return await self._websocket.get_message()
-        except ConnectionClosed as closed:
-            raise ConnectionLost(_reason(closed)) from None
+            while True:
+                for event in self._protocol.events():
+                    message = await self._take(event)
+                    if message is not None:
+                        return message
+                await self._receive_bytes()
+        except BaseException:
+            self._wake_closer()  # whatever ends the receiving, a close must not wait for it
+            raise
 
     async def ping(self, *, pong_timeout: float) -> bool:
         """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds."""
-        with trio.move_on_after(pong_timeout):
-            try:
-                await self._websocket.ping()
-            except ConnectionClosed as closed:
-                raise ConnectionLost(_reason(closed)) from None
-            return True
-        return False
+        self._pings += 1
+        payload = self._pings.to_bytes(4, "big")
+        arrived = trio.Event()
+        self._pong = (payload, arrived)
+        try:
+            with trio.move_on_after(pong_timeout):
+                await self._send(Ping(payload))
+                await arrived.wait()
+        finally:
+            self._pong = None
+        if self._lost is not None:
+            raise ConnectionLost(self._lost)
+        return arrived.is_set()
 
     async def close(self, reason: str = "") -> None:
-        """Close the connection politely, giving up after a short while."""
-        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
-            await self._websocket.aclose(reason=reason or None)
+        """Close the connection politely (normal closure, with ``reason``), giving up after a short while,
+        and drop the byte stream."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(_CLOSE_TIMEOUT):
+                await self._send_quietly(CloseConnection(CloseReason.NORMAL_CLOSURE, reason))
+                while self._lost is None:  # the receiving task reads the Central System's close
+                    self._closer = trio.Event()
+                    await self._closer.wait()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Drop the byte stream at once."""
+        await trio.aclose_forcefully(self._stream)
+
+    async def _take(self, event: Event) -> str | bytes | None:
+        """Act on one event of the protocol; the message, once one is complete."""
+        if isinstance(event, TextMessage | BytesMessage):
+            return await self._take_part(event)
+        if isinstance(event, Ping):
+            await self._send_quietly(event.response())
+        elif isinstance(event, Pong):
+            if self._pong is not None and self._pong[0] == event.payload:
+                self._pong[1].set()
+        elif isinstance(event, CloseConnection):
+            if self._protocol.state is not ConnectionState.CLOSED:
+                # the Central System closes (answer it), or its bytes broke the protocol (tell it why)
+                await self._send_quietly(event.response())
+            self._end(event.code, event.reason)
+            raise ConnectionLost(self._lost)
+        return None
+
+    async def _take_part(self, event: TextMessage | BytesMessage) -> str | bytes | None:
+        self._size += len(event.data)
+        if self._size > self._max_message_size:
+            reason = f"Exceeded maximum message size: {self._max_message_size} bytes"
+            await self._send_quietly(CloseConnection(CloseReason.MESSAGE_TOO_BIG, reason))
+            self._end(CloseReason.MESSAGE_TOO_BIG, reason)
+            raise ConnectionLost(self._lost)
+        if not event.message_finished:
+            self._parts.append(event.data)
+            return None
+        self._size = 0
+        if not self._parts:  # the usual case: a message in one frame
+            return event.data if isinstance(event, TextMessage) else bytes(event.data)
+        self._parts.append(event.data)
+        parts, self._parts = self._parts, []
+        if isinstance(event, TextMessage):
+            return "".join(parts)  # type: ignore[arg-type]  # the frames of a text message are all text
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    async def _receive_bytes(self) -> None:
+        if self._lost is not None:
+            await trio.lowlevel.checkpoint()
+            raise ConnectionLost(self._lost)
+        try:
+            data = bytes(await self._stream.receive_some(_RECEIVE_SIZE))  # no copy: it is bytes already
+        except _STREAM_ERRORS:
+            data = b""
+        self._protocol.receive_data(data or None)  # none: the stream ended without a close (code 1006)
+
+    async def _send(self, event: Event) -> None:
+        async with self._send_lock:
+            if self._lost is not None:
+                raise ConnectionLost(self._lost)
+            try:
+                data = self._protocol.send(event)
+            except LocalProtocolError:  # we are closing: only the Central System's close may come now
+                raise ConnectionLost("connection closing") from None
+            try:
+                await self._stream.send_all(data)
+            except _STREAM_ERRORS:
+                self._end(CloseReason.ABNORMAL_CLOSURE, None)
+                raise ConnectionLost(self._lost) from None
+
+    async def _send_quietly(self, event: Event) -> None:
+        """Send if the connection still can; the receiving side finds out if it cannot."""
+        with contextlib.suppress(ConnectionLost):
+            await self._send(event)
+
+    def _end(self, code: int, reason: str | None) -> None:
+        if self._lost is None:
+            self._lost = _closed_text(code, reason)
+        if self._pong is not None:
+            self._pong[1].set()
+        self._wake_closer()
+
+    def _wake_closer(self) -> None:
+        if self._closer is not None:
+            self._closer.set()
 
 
-def _reason(closed: ConnectionClosed) -> str:
-    reason = closed.reason
-    if reason is None:
-        return "connection closed"
-    return f"closed with code {reason.code} ({reason.name}){': ' + reason.reason if reason.reason else ''}"
+def _closed_text(code: int, reason: str | None) -> str:
+    try:
+        name = CloseReason(code).name
+    except ValueError:
+        name = "unknown"
+    return f"closed with code {code} ({name}){': ' + reason if reason else ''}"
 
 
 async def open_connection(
-    nursery: trio.Nursery,
     address: CsmsAddress,
     *,
     dialer: Dialer = tcp_dialer,
@@ -144,7 +293,7 @@ async def open_connection(
     max_message_size: int = 1 << 20,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Connection:
-    """Open a connection offering subprotocol ``ocpp1.6``; its background task runs in ``nursery``.
+    """Open a connection offering subprotocol ``ocpp1.6``; the caller closes it (``async with``).
 
     Raises :class:`ConnectionFailed` if the Central System cannot be reached within ``connect_timeout``,
     refuses the upgrade, or does not agree to ``ocpp1.6``.
@@ -152,72 +301,52 @@ async def open_connection(
     try:
         with trio.fail_after(connect_timeout):
             stream = await dialer(address)
-            connection: Connection = await nursery.start(
-                _run_websocket, stream, address, max_message_size, extra_headers
-            )
+            try:
+                protocol = await _upgrade(stream, address, extra_headers or [])
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
     except trio.TooSlowError:
         raise ConnectionFailed(f"no connection within {connect_timeout:g} s") from None
-    except (OSError, trio.BrokenResourceError) as error:
+    except _STREAM_ERRORS as error:
         raise ConnectionFailed(str(error) or type(error).__name__) from None
+    connection = Connection(stream, protocol, max_message_size)
+    if protocol.state is not ConnectionState.OPEN:  # pragma: no cover  # wsproto hands over an open one
+        raise ConnectionFailed("the WebSocket connection closed during the upgrade")
     return connection
 
 
-async def _run_websocket(
-    stream: trio.abc.Stream,
-    address: CsmsAddress,
-    max_message_size: int,
-    extra_headers: list[tuple[bytes, bytes]] | None,
-    *,
-    task_status: trio.TaskStatus[Connection],
-) -> None:
-    """Hold trio-websocket's background reader; translate what goes wrong into our exceptions."""
-    started = False
-    try:
-        async with trio.open_nursery() as nursery:
-            websocket = await wrap_client_stream(
-                nursery,
-                stream,  # type: ignore[arg-type]  # any trio stream works; the hint is too narrow
-                address.host_header,
-                address.resource,
-                subprotocols=[OCPP16],
-                extra_headers=extra_headers,
-                message_queue_size=1,
-                max_message_size=max_message_size,
-            )
-            if websocket.subprotocol != OCPP16:
-                await Connection(websocket).close("subprotocol ocpp1.6 required")
-                raise ConnectionFailed("the Central System did not agree to the subprotocol ocpp1.6")
-            task_status.started(Connection(websocket))
-            started = True
-    except BaseExceptionGroup as group:
-        failure = _failure(group)
-        if failure is None:
-            raise
-        if not started:
-            raise failure from None
-        # after the handshake, a failing reader just means the connection is over; receive() reports it
-    finally:
-        await trio.aclose_forcefully(stream)
-
-
-def _failure(group: BaseExceptionGroup[BaseException]) -> ConnectionFailed | None:
-    """Our translation of a group made only of connection problems; ``None`` if anything else is in it."""
-    connection_problems = (
-        HandshakeError,
-        ConnectionClosed,
-        ConnectionFailed,
-        OSError,
-        trio.BrokenResourceError,
+async def _upgrade(
+    stream: trio.abc.Stream, address: CsmsAddress, extra_headers: list[tuple[bytes, bytes]]
+) -> WebSocketProtocol:
+    """The HTTP upgrade to a WebSocket with subprotocol ``ocpp1.6``."""
+    handshake = H11Handshake(ConnectionType.CLIENT)
+    request = Request(
+        address.host_header, address.resource, subprotocols=[OCPP16], extra_headers=extra_headers
     )
-    matched, rest = group.split(connection_problems)
-    if rest is not None or matched is None:
-        return None
-    first = matched.exceptions[0]
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    if isinstance(first, ConnectionFailed):
-        return first
-    status = getattr(first, "status_code", None)
-    if status is not None:
-        return ConnectionFailed(f"the Central System refused the WebSocket upgrade with HTTP {status}")
-    return ConnectionFailed(f"WebSocket handshake failed: {first!r}")
+    await stream.send_all(handshake.send(request))
+    while True:
+        data = bytes(await stream.receive_some(_RECEIVE_SIZE))
+        if not data:
+            raise ConnectionFailed("the Central System closed the connection during the WebSocket upgrade")
+        try:
+            handshake.receive_data(data)
+            events = list(handshake.events())
+        except RemoteProtocolError as error:
+            raise ConnectionFailed(f"WebSocket handshake failed: {error}") from None
+        for event in events:
+            if isinstance(event, RejectConnection):
+                raise ConnectionFailed(
+                    f"the Central System refused the WebSocket upgrade with HTTP {event.status_code}"
+                )
+            if isinstance(event, AcceptConnection):
+                protocol = handshake.connection
+                assert protocol is not None
+                if event.subprotocol != OCPP16:
+                    data = protocol.send(
+                        CloseConnection(CloseReason.NORMAL_CLOSURE, "subprotocol ocpp1.6 required")
+                    )
+                    with trio.move_on_after(_CLOSE_TIMEOUT):
+                        await stream.send_all(data)
+                    raise ConnectionFailed("the Central System did not agree to the subprotocol ocpp1.6")
+                return protocol

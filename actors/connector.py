@@ -163,9 +163,13 @@ class RemoteStart:
 
 @attrs.frozen
 class StopTransaction:
-    """Stop the running transaction with ``reason``; the reply says whether there was one, once queued."""
+    """Stop the running transaction with ``reason``; the reply says whether there was one, once queued.
+
+    With ``transaction_id``, only the transaction the Central System knows by that id (RemoteStopTransaction).
+    """
 
     reason: Reason
+    transaction_id: int | None = None
     reply: Reply[bool] = attrs.Factory(Reply)
 
 
@@ -476,8 +480,10 @@ class Connector:
                 self._fault = None
             case RemoteStart():
                 await self._on_remote_start(item, nursery)
-            case StopTransaction(reason=reason, reply=reply):
-                reply.set(await self._stop(reason))
+            case StopTransaction(reason=reason, transaction_id=wanted, reply=reply):
+                running = self.transaction
+                known_as = None if running is None else running.transaction_id
+                reply.set(await self._stop(reason) if wanted in (None, known_as) else False)
             case Unlock(reply=reply):
                 reply.set(await self._unlock())
             case ChangeAvailability(operative=operative, reply=reply):

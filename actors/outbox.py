@@ -179,6 +179,9 @@ class Outbox:
         self._next: tuple[QueuedMessage, Request] | None = None
         """The head of the queue, ready to send while offline: the next accepted connection sends it first."""
         self._emptied: trio.Event | None = None  # made when someone waits for the queue to empty: rarely
+        self._applying = False
+        """An answer came and is being applied (kept, handed to ``on_answer``)."""
+        self._applied: trio.Event | None = None  # made when someone waits for that: rarely
         self.in_order = trio.Lock()
         """Held by a connector from taking a transaction-related message's timestamp (and meter reading)
         until the message is queued, so that the queue's order is the order of the timestamps across the
@@ -307,6 +310,15 @@ class Outbox:
                 self._emptied = trio.Event()
             await self._emptied.wait()
 
+    async def answers_applied(self) -> None:
+        """Return once the answer the sender has received, if any, is applied: a transaction id the Central
+        System has just given is then on its way to the connector, ahead of any later command."""
+        await trio.lowlevel.checkpoint()  # a sender woken by an answer takes its turn first
+        while self._applying:
+            if self._applied is None:
+                self._applied = trio.Event()
+            await self._applied.wait()
+
     async def _send_queue(self) -> None:
         """The sender: deliver the queue, one message at a time, until it is empty or no connection is up."""
         if self._count_queue and self._statistics is not None:  # what the queue held at power-on
@@ -360,10 +372,17 @@ class Outbox:
         except CallFailed as problem:
             await self._failed(message, problem)
             return
-        await self._answered(message, request, response)
-        self.counts.delivered += 1
-        if self.on_answer is not None:
-            await self.on_answer(QueuedAnswer(request, response, message.local_transaction))
+        self._applying = True
+        try:
+            await self._answered(message, request, response)
+            self.counts.delivered += 1
+            if self.on_answer is not None:
+                await self.on_answer(QueuedAnswer(request, response, message.local_transaction))
+        finally:
+            self._applying = False
+            if self._applied is not None:
+                self._applied.set()
+                self._applied = None
 
     async def _answered(self, message: QueuedMessage, request: Request, response: Any) -> None:
         """Keep what an answer teaches (the transaction id) and take the message out of the queue; each

@@ -589,8 +589,8 @@ async def test_an_idle_connected_charge_point_parks_few_tasks_and_starts_none(
     state: MemoryChargePointState,
 ) -> None:
     """Registered, reported, then an hour of pings (every 60 s) and Heartbeats (every 300 s): the charge point
-    itself (which also pings and sends the Heartbeats), its 2 connectors and the connection's 3 readers, and
-    not one task started for a ping, a Heartbeat or its answer."""
+    itself (which also pings and sends the Heartbeats), its 2 connectors and the connection's reader, and not
+    one task started for a ping, a Heartbeat or its answer."""
     spawns = TaskSpawns()
     async with trio.open_nursery() as nursery:
         await start(nursery, csms, settings, state)
@@ -599,8 +599,6 @@ async def test_an_idle_connected_charge_point_parks_few_tasks_and_starts_none(
         await trio.testing.wait_all_tasks_blocked()
         [charge_point_task] = nursery.child_tasks
         assert sorted(name.rsplit(".", 1)[-1] for name in tasks_under(charge_point_task)) == [
-            "_reader_task",
-            "_run_websocket",
             "run",
             "run",
             "run",
