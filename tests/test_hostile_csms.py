@@ -552,6 +552,7 @@ async def test_a_call_reusing_the_id_of_an_unanswered_call_is_dropped_and_a_full
         ]
         assert_periodic_samples(peer, start, until=trio.current_time())
         release.set()
+        await trio.testing.wait_all_tasks_blocked()  # the waiting CALLs are answered before the probe goes
         await peer.exchange()
         later = peer.answers[first + len(refused) : -1]
         assert later[0] == [3, "dup", {"status": "Accepted", "data": "slow"}], "the first CALL's answer"
