@@ -737,6 +737,8 @@ class ChargePoint:
             await self._answer_call(link, event)
 
     async def _answer_call(self, link: Link, event: CallReceived) -> None:
+        # the Central System may name a transaction as soon as it has answered its StartTransaction
+        await self._outbox.answers_applied()
         answer = await self._decide(event.request)
         if answer.response is not None:
             await link.answer(event.unique_id, answer.response)
@@ -882,11 +884,8 @@ class ChargePoint:
         )
 
     async def _remote_stop(self, request: RemoteStopTransactionRequest) -> _Answer:
-        """RemoteStopTransaction (spec 5.12): reason Remote; an unknown transaction is Rejected.
-
-        The Central System may ask as soon as it has answered the StartTransaction: that answer is applied
-        first, and each connector with a transaction looks at the id in its own turn, after it."""
-        await self._outbox.answers_applied()
+        """RemoteStopTransaction (spec 5.12): reason Remote; an unknown transaction is Rejected. Each
+        connector with a transaction looks at the id in its own turn."""
         for connector in self.connectors.values():
             if connector.transaction is not None:
                 command = StopTransaction(Reason.REMOTE, request.transaction_id)

@@ -792,17 +792,28 @@ class Connector:
         return record
 
     async def answered(self, answer: QueuedAnswer) -> None:
-        """The Central System answered a queued message of this connector."""
-        await self._mailbox.put(_Queued(answer))
+        """The Central System answered a queued message of this connector.
+
+        The transaction id a StartTransaction.conf gives is known at once: the Central System may name it
+        in the very next CALL (RemoteStopTransaction, SetChargingProfile). What the answer means for the
+        transaction is left to the connector's own task."""
+        transaction = self._answered_transaction(answer)
+        if transaction is not None and isinstance(answer.response, StartTransactionResponse):
+            transaction.transaction_id = answer.response.transaction_id
+            await self._mailbox.put(_Queued(answer))
+
+    def _answered_transaction(self, answer: QueuedAnswer) -> Transaction | None:
+        """The running transaction ``answer`` is about, if any."""
+        transaction = self.transaction
+        if transaction is None or answer.local_transaction != transaction.local_id:
+            return None
+        return transaction
 
     def _on_queued_answer(self, answer: QueuedAnswer) -> None:
         response = answer.response
-        transaction = self.transaction
+        transaction = self._answered_transaction(answer)
         if not isinstance(response, StartTransactionResponse) or transaction is None:
             return
-        if answer.local_transaction != transaction.local_id:
-            return
-        transaction.transaction_id = response.transaction_id
         if response.id_tag_info.status != "Accepted":  # spec 4.8: StopTransactionOnInvalidId
             if self._configuration.boolean("StopTransactionOnInvalidId"):
                 self._mailbox.put_nowait(StopTransaction(Reason.DE_AUTHORIZED))

@@ -312,7 +312,7 @@ class Outbox:
 
     async def answers_applied(self) -> None:
         """Return once the answer the sender has received, if any, is applied: a transaction id the Central
-        System has just given is then on its way to the connector, ahead of any later command."""
+        System has just given is then known to its connector."""
         await trio.lowlevel.checkpoint()  # a sender woken by an answer takes its turn first
         while self._applying:
             if self._applied is None:
