@@ -168,11 +168,13 @@ async def run_shard_child(
             nursery.start_soon(fleet.play, scenario)
             if freeze_heap:
                 nursery.start_soon(freeze_while_growing)
-            nursery.start_soon(_send_progress, out, statistics, fleet, nursery.cancel_scope)
             stop_asked = trio.Event()
             nursery.start_soon(_set_at_end_of_input, stop, stop_asked)
             nursery.start_soon(_set_when_stopped, stop_asked)
-            await stop_asked.wait()
+            async with trio.open_nursery() as progress:
+                progress.start_soon(_send_progress, out, statistics, fleet, nursery.cancel_scope)
+                await stop_asked.wait()
+                progress.cancel_scope.cancel()  # a progress message under way ends whole: the stream is ours
             # The report goes first, as the fleet stands: winding thousands of charge points down takes
             # seconds, and the parent may cut this process short once it has the report.
             size = FleetSize(len(fleet.charge_points), fleet.started, fleet.crashes)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 import trio.testing
 
 from actors.connection import CsmsAddress
 from fleet.csms import CentralSystem, Record
 from fleet.fleetfile import parse_fleet_file
-from fleet.processes import STOP_GRACE, CombinedStatistics, _Child, run_shard_child
+from fleet.processes import PROGRESS_EVERY, STOP_GRACE, CombinedStatistics, _Child, run_shard_child
 from fleet.shards import Shard
 from storage import inspect_database
 
@@ -125,12 +126,20 @@ async def stop(process: trio.Process) -> None:
         await process.wait()
 
 
-async def test_a_child_speaks_json_lines_and_stops_at_the_end_of_its_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slow_parent", [False, True], ids=["parent-reads-at-once", "parent-reads-slowly"])
+async def test_a_child_speaks_json_lines_and_stops_at_the_end_of_its_input(
+    tmp_path: Path, slow_parent: bool
+) -> None:
     """The protocol of fleet.processes, in this process: started, progress, then at the end of its input a
-    last progress and its report (taken before its charge points wind down), and it returns."""
+    last progress and its report (taken before its charge points wind down), and it returns. A parent slow to
+    read gets them whole all the same: no progress message cuts into the report."""
     central_system = CentralSystem()
     fleet_file = parse_fleet_file(fleet_toml(1, 4), "fleet.toml", tmp_path)
-    messages, from_child = trio.testing.memory_stream_one_way_pair()
+    messages: trio.abc.SendStream
+    if slow_parent:  # the child's every write waits for the parent to read it
+        messages, from_child = trio.testing.lockstep_stream_one_way_pair()
+    else:
+        messages, from_child = trio.testing.memory_stream_one_way_pair()
     to_child, parent = trio.testing.memory_stream_one_way_pair()
     received: list[dict[str, Any]] = []
     buffer = b""
@@ -170,6 +179,9 @@ async def test_a_child_speaks_json_lines_and_stops_at_the_end_of_its_input(tmp_p
             assert message["size"] == {"charge_points": 2, "started": 2, "crashes": 0}
             assert message["actions"]["BootNotification"]["answered"] == 2
             await to_child.aclose()  # the parent closes the child's input: it stops
+            if slow_parent:  # it reads a few bytes, then is busy for a few progress intervals
+                buffer += await from_child.receive_some(16)
+                await trio.sleep(4 * PROGRESS_EVERY)
             last, report = await next_message(), await next_message()
     assert last["type"] == "progress"
     assert last["totals"]["connected"] == 2  # as the fleet stood when told to stop, before winding down
