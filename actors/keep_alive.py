@@ -6,7 +6,9 @@ ours (spec 4.6) tells the Central System that the charge point lives, and brings
 begin once the charge point is registered and has reported its statuses. Both timers are idle nearly all the
 time, and a charge point keeps a connection for hours: a task parked for each costs memory at thousands of
 charge points per process, and a task started for each round costs idle CPU. So one task sleeps until the
-earlier of the two is due and does it itself.
+earlier of the two is due and does it itself. When Heartbeats begin, the ping interval starts again with the
+Heartbeat interval (at our last message), so that with equal intervals (60 s each by default) one wake does
+both, the ping and then the Heartbeat, instead of two wakes a minute.
 
 Done by one task, each waits for the other: a ping that falls due while a Heartbeat waits for its answer goes
 once the answer is in, and the other way round. When both are due, the ping goes first: it takes at most the
@@ -64,6 +66,7 @@ class KeepAlive:
     def start_heartbeats(self) -> None:
         """The charge point is registered and has reported its statuses: Heartbeats from now on."""
         self._heartbeats = True
+        self._ping_from = max(self._ping_from, self._link.last_sent)
         self._wake()
 
     def configuration_changed(self) -> None:
@@ -96,6 +99,8 @@ class KeepAlive:
 
     async def _sleep_until(self, deadline: float) -> None:
         """Sleep until ``deadline`` (trio time) or a wake, whichever is first."""
+        if deadline <= trio.current_time():
+            return  # due already (the Heartbeat right after a ping): no timer; both of them wait for I/O
         with trio.move_on_at(deadline) as sleep:
             self._sleep = sleep
             try:

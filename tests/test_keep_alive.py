@@ -86,7 +86,8 @@ async def test_pings_from_the_start_heartbeats_once_started_all_in_one_task(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A ping 60 s after the last pong, from the connection's start; a Heartbeat after 100 s without a
-    message of ours, once started; and not one task started for any of them."""
+    message of ours, once started, when the ping interval starts again too (at our last message); and not
+    one task started for any of them."""
     spawns = TaskSpawns()
     with trio.CancelScope() as scope:
         peer = new_peer(scope)
@@ -101,7 +102,7 @@ async def test_pings_from_the_start_heartbeats_once_started_all_in_one_task(
             alive.start_heartbeats()
             await trio.sleep(500 - 150)
             trio.lowlevel.remove_instrument(spawns)
-            assert peer.connection.pings == [60, 121, 182, 243, 304, 365, 426, 487]
+            assert peer.connection.pings == [60, 121, 200, 261, 322, 383, 444]
             assert peer.heartbeats == [240, 340, 440]
             assert spawns.spawned == 0
             nursery.cancel_scope.cancel()
@@ -160,4 +161,24 @@ async def test_when_both_are_due_the_ping_goes_first_and_each_waits_for_the_othe
             await trio.sleep(141)
             assert peer.connection.pings == [60, 135]
             assert peer.heartbeats == [65, 140]
+            nursery.cancel_scope.cancel()
+
+
+async def test_with_equal_intervals_the_heartbeat_follows_each_pong_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Connected at 0, the registration's last message at 5, Heartbeats from 6: the ping interval starts again
+    at 5 with the Heartbeat interval, so each ping (due with the Heartbeat) is followed by the Heartbeat the
+    moment its pong is in, one wake a minute for both."""
+    with trio.CancelScope() as scope:
+        peer = new_peer(scope, pong_delay=1, answer_delay=2)
+        alive = keep_alive(peer, configuration(ping=60, heartbeat=60))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(alive.run)
+            await trio.sleep(6)
+            peer.link.last_sent = 5
+            alive.start_heartbeats()
+            await trio.sleep(200 - 6)
+            assert peer.connection.pings == [65, 126, 187]
+            assert peer.heartbeats == [66, 127, 188]
             nursery.cancel_scope.cancel()
