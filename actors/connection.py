@@ -38,6 +38,8 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from actors.quick_lock import QuickLock
+
 __all__ = [
     "OCPP16",
     "Connection",
@@ -141,7 +143,7 @@ class Connection(trio.abc.AsyncResource):
         self._stream = stream
         self._protocol = protocol
         self._max_message_size = max_message_size
-        self._send_lock = trio.StrictFIFOLock()
+        self._send_lock = QuickLock()
         self._lost: str | None = None
         self._parts: list[str | bytes | bytearray] = []
         """The frames of a message that has not ended yet."""
@@ -247,12 +249,14 @@ class Connection(trio.abc.AsyncResource):
         self._protocol.receive_data(data or None)  # none: the stream ended without a close (code 1006)
 
     async def _send(self, event: Event) -> None:
-        async with self._send_lock:
+        async with self._send_lock:  # a QuickLock: the send below or the checkpoint is this one's checkpoint
             if self._lost is not None:
+                await trio.lowlevel.checkpoint()
                 raise ConnectionLost(self._lost)
             try:
                 data = self._protocol.send(event)
             except LocalProtocolError:  # we are closing: only the Central System's close may come now
+                await trio.lowlevel.checkpoint()
                 raise ConnectionLost("connection closing") from None
             try:
                 await self._stream.send_all(data)

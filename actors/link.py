@@ -25,6 +25,7 @@ from actors.ocpp import (
     ResultReceived,
     RpcSession,
 )
+from actors.quick_lock import QuickLock
 from actors.statistics import ActionCounts, Statistics
 
 __all__ = ["CallFailed", "CallTimeout", "IncomingCall", "Link"]
@@ -74,7 +75,7 @@ class Link:
         self._cancel_scope = cancel_scope
         self._answer_timeout = answer_timeout
         self._name = name
-        self._call_lock = trio.Lock()
+        self._call_lock = QuickLock()
         self._answer_arrived: trio.Event | None = None
         self._answer: _Answer | None = None
         self.lost_reason: str | None = None

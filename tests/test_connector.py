@@ -101,9 +101,12 @@ class Csms:
                 self.status_times.append(now)
                 self._status_arrived.set()
                 self._status_arrived = trio.Event()
-                await self.connection.websocket.send_message(
-                    self.connection.session.result(event.unique_id, StatusNotificationResponse())
-                )
+                try:
+                    await self.connection.websocket.send_message(
+                        self.connection.session.result(event.unique_id, StatusNotificationResponse())
+                    )
+                except ConnectionClosed:  # the charge point went down right after this one (a reboot)
+                    return
             else:
                 await self._calls_in.send(Received(now, event.unique_id, event.request))
 
