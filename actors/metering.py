@@ -50,6 +50,7 @@ __all__ = [
     "next_clock_aligned",
     "next_sample_time",
     "parse_measurands",
+    "register_reading_wh",
     "register_wh",
     "select",
 ]
@@ -169,6 +170,26 @@ def format_value(measurand: Measurand, value: float) -> str:
     if rounded.is_zero():
         return "0"
     return format(rounded.normalize(_DECIMALS), "f")
+
+
+def register_reading_wh(meter_values: Iterable[MeterValue]) -> float | None:
+    """The last reading of the meter's whole energy register (Energy.Active.Import.Register of no phase, not
+    measured at the EV or in the body) in ``meter_values``, in Wh; ``None`` if there is none."""
+    reading = None
+    for meter_value in meter_values:
+        for value in meter_value.sampled_value:
+            if (
+                value.measurand in (None, Measurand.ENERGY_ACTIVE_IMPORT_REGISTER)  # None: the default (7.31)
+                and value.phase is None
+                and value.location not in (Location.EV, Location.BODY)
+                and value.format != ValueFormat.SIGNED_DATA
+            ):
+                try:
+                    number = float(value.value)
+                except ValueError:
+                    continue
+                reading = number * 1000 if value.unit == UnitOfMeasure.KWH else number
+    return reading
 
 
 def register_wh(energy_wh: float) -> int:

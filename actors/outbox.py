@@ -49,6 +49,7 @@ import trio
 from actors.clock import WallClock
 from actors.connection import ConnectionLost
 from actors.link import CallFailed, CallTimeout, Link
+from actors.metering import register_reading_wh
 from actors.ocpp import (
     REQUESTS,
     Action,
@@ -297,6 +298,10 @@ class Outbox:
                 statistics.session_started(local_transaction, request.meter_start)
             elif isinstance(request, StopTransactionRequest):
                 statistics.session_stopped(local_transaction, request.meter_stop)
+            elif isinstance(request, MeterValuesRequest):
+                register = register_reading_wh(request.meter_value)
+                if register is not None:
+                    statistics.session_metered(local_transaction, register)
 
     def _left_queue(self, messages: int) -> None:
         """``messages`` left the queue (answered, given up or dropped)."""

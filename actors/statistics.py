@@ -195,9 +195,11 @@ class ChargePointCounters:
     sessions_started: int = 0
     sessions_stopped: int = 0
     energy_wh: int = 0
-    """Energy of the stopped sessions, meterStop - meterStart (of sessions started by this process)."""
+    """Energy delivered by the sessions started by this process: meterStop - meterStart of the stopped ones,
+    and of the running ones up to the energy register of their last MeterValues."""
     open_sessions: dict[int, int] | None = None
-    """meterStart of the running sessions, by local transaction id; ``None`` until the first session."""
+    """The energy register counted so far (from meterStart on) of the running sessions, by local transaction
+    id; ``None`` until the first session."""
 
     def powered_on(self, now: float) -> None:
         """The charge point powers on (again): without a connection from now, if it was not already."""
@@ -266,16 +268,28 @@ class ChargePointCounters:
                 self.fleet.sessions_running += 1
             self.open_sessions[local_transaction] = meter_start
 
+    def session_metered(self, local_transaction: int | None, register_wh: float) -> None:
+        """A MeterValues of a session was queued with the energy register at ``register_wh``: what the session
+        delivered since it was last counted counts now (if its StartTransaction was seen)."""
+        sessions = self.open_sessions
+        if sessions is not None and local_transaction in sessions:
+            counted = sessions[local_transaction]
+            if register_wh >= counted + 1:
+                sessions[local_transaction] = register = int(register_wh)
+                self._delivered(register - counted)
+
     def session_stopped(self, local_transaction: int | None, meter_stop: int) -> None:
-        """A StopTransaction was queued; the energy counts if its StartTransaction was seen."""
+        """A StopTransaction was queued; the rest of its energy counts if its StartTransaction was seen."""
         self.sessions_stopped += 1
         self.fleet.sessions_stopped += 1
         sessions = self.open_sessions
         if sessions is not None and local_transaction in sessions:
-            energy = max(0, meter_stop - sessions.pop(local_transaction))
-            self.energy_wh += energy
-            self.fleet.energy_wh += energy
+            self._delivered(max(0, meter_stop - sessions.pop(local_transaction)))
             self.fleet.sessions_running -= 1
+
+    def _delivered(self, energy_wh: int) -> None:
+        self.energy_wh += energy_wh
+        self.fleet.energy_wh += energy_wh
 
 
 class Statistics:

@@ -16,7 +16,8 @@ Metrics (``action`` and ``code`` labels as OCPP spells them):
   ``offline``), ``ocpp_fleet_sessions_running``, ``ocpp_fleet_offline_queue_messages``,
   ``ocpp_fleet_offline_queue_high_water``;
 - counters ``ocpp_fleet_sessions_started_total``, ``ocpp_fleet_sessions_stopped_total``,
-  ``ocpp_fleet_energy_wh_total`` (of stopped sessions), ``ocpp_fleet_reconnects_total``.
+  ``ocpp_fleet_energy_wh_total`` (of the stopped sessions and, up to their last MeterValues, of the running
+  ones), ``ocpp_fleet_reconnects_total``.
 """
 
 import contextlib
@@ -110,7 +111,9 @@ class FleetCollector:
             "ocpp_fleet_sessions_stopped", "Charging sessions stopped", value=statistics.sessions_stopped
         )
         yield CounterMetricFamily(
-            "ocpp_fleet_energy_wh", "Energy delivered by the stopped sessions, Wh", value=statistics.energy_wh
+            "ocpp_fleet_energy_wh",
+            "Energy delivered by the sessions (the running ones up to their last MeterValues), Wh",
+            value=statistics.energy_wh,
         )
         yield CounterMetricFamily(
             "ocpp_fleet_reconnects",

@@ -21,6 +21,7 @@ from actors.metering import (
     next_clock_aligned,
     next_sample_time,
     parse_measurands,
+    register_reading_wh,
     register_wh,
     select,
 )
@@ -308,6 +309,32 @@ def test_a_sampled_value_without_measurand_is_the_default_energy_register() -> N
     bare = MeterValue(T0, (SampledValue(value="5"),))
     assert select(bare, [ENERGY]) is bare
     assert select(bare, [POWER]) is None
+
+
+def test_the_register_reading_is_the_last_whole_meter_energy_register_in_wh() -> None:
+    """Energy.Active.Import.Register (or no measurand: the default) of no phase, not at the EV or in the body,
+    not signed data; kWh in Wh; the last one wins; ``None`` without one."""
+    register = M.ENERGY_ACTIVE_IMPORT_REGISTER
+    first = MeterValue(
+        T0,
+        (
+            SampledValue(value="1200", measurand=register, unit=UnitOfMeasure.WH),
+            SampledValue(value="400", measurand=register, phase=Phase.L1),
+            SampledValue(value="9000", measurand=register, location=Location.EV),
+            SampledValue(value="9000", measurand=register, location=Location.BODY),
+            SampledValue(value="abcd", measurand=register, format=ValueFormat.SIGNED_DATA),
+            SampledValue(value="7400", measurand=M.POWER_ACTIVE_IMPORT),
+        ),
+    )
+    assert register_reading_wh([first]) == 1200
+    later = MeterValue(T0, (SampledValue(value="1.5", measurand=register, unit=UnitOfMeasure.KWH),))
+    assert register_reading_wh([first, later]) == 1500
+    assert register_reading_wh([MeterValue(T0, (SampledValue(value="77", location=Location.OUTLET),))]) == 77
+    assert (
+        register_reading_wh([MeterValue(T0, (SampledValue(value="7400", measurand=M.POWER_ACTIVE_IMPORT),))])
+        is None
+    )
+    assert register_reading_wh([]) is None
 
 
 # --- sampling from the start of the transaction ---------------------------------------------------------

@@ -187,7 +187,7 @@ async def test_the_report_counts_what_the_central_system_recorded(
 async def test_progress_on_a_non_terminal_is_plain_lines_and_the_report_follows(
     scripted_run: tuple[CentralSystem, dict[str, Any], str], autojump_clock: trio.testing.MockClock
 ) -> None:
-    _, report, text = scripted_run
+    central_system, report, text = scripted_run
     lines = text.splitlines()
     assert lines[0].startswith("running 3 charge points of ")
     progress = lines[1 : 1 + DURATION // 5]
@@ -198,7 +198,25 @@ async def test_progress_on_a_non_terminal_is_plain_lines_and_the_report_follows(
         "3/3 started, 3 connected, 3 accepted, 0 crashes, 0 offline, 1 sessions running, "
     )
     at_95_s = progress[18]
-    assert ", 2 connected, 2 accepted, 0 crashes, 1 offline, 2 sessions running, 0 Wh delivered, " in at_95_s
+    # Sampled every 30 s from their starts at 11 s and 21 s, both sessions had two MeterValues by 95 s (CP-2's
+    # waiting in its queue): the energy delivered is their registers then, less their meterStart.
+    records = [record for record in central_system.records if record.kind == "CALL"]
+    meter_start = {
+        record.charge_point_id: record.payload["meterStart"]
+        for record in records
+        if record.action == "StartTransaction"
+    }
+    registers: dict[str, list[int]] = {"CP-1": [], "CP-2": []}
+    for record in records:
+        if record.action == "MeterValues" and "transactionId" in record.payload:
+            (sampled,) = record.payload["meterValue"][0]["sampledValue"]
+            registers[record.charge_point_id].append(int(sampled["value"]))
+    by_95_s = sum(registers[cp][1] - meter_start[cp] for cp in ("CP-1", "CP-2"))
+    assert by_95_s > 0
+    assert (
+        f", 2 connected, 2 accepted, 0 crashes, 1 offline, 2 sessions running, {by_95_s} Wh delivered, "
+        in at_95_s
+    )
     stopped = lines[1 + DURATION // 5]
     # As the fleet stands at the end, before it winds down: CP-2's network is back, every session over.
     assert stopped.startswith(
