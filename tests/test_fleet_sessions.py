@@ -16,32 +16,43 @@ from storage import MemoryStorage
 SESSIONS = SessionSettings(("TAG-1", "TAG-2"), arrivals_per_hour=2.0, duration_minutes=(20.0, 90.0))
 
 
+def charge_point_spec(n: int) -> ChargePointSpec:
+    """CP-n: 2 connectors of 11 kW, MeterValues every 300 s, with simulated drivers."""
+    return ChargePointSpec(
+        id=f"CP-{n}",
+        serial=None,
+        connectors=2,
+        vendor="Acme",
+        model="AC22",
+        firmware=None,
+        csms_url="ws://csms.test/ocpp",
+        configuration={"MeterValueSampleInterval": "300"},
+        max_power_w=11_000,
+        sessions=SESSIONS,
+    )
+
+
+def start_fleet(
+    nursery: trio.Nursery,
+    central_system: CentralSystem,
+    specs: list[ChargePointSpec],
+    statistics: Statistics | None = None,
+) -> None:
+    """Run a fleet of ``specs`` in ``nursery``, connected to ``central_system`` by memory streams."""
+
+    async def dial(address: CsmsAddress) -> trio.abc.Stream:
+        client, server = trio.testing.memory_stream_pair()
+        nursery.start_soon(central_system.serve_stream, server)
+        return client
+
+    fleet = Fleet(specs, storage=MemoryStorage(), dialer=dial, statistics=statistics)
+    nursery.start_soon(fleet.run)
+
+
 async def test_drivers_complete_sessions_with_meter_values(autojump_clock: trio.testing.MockClock) -> None:
     central_system = CentralSystem(heartbeat_interval=3600)
-    specs = [
-        ChargePointSpec(
-            id=f"CP-{n}",
-            serial=None,
-            connectors=2,
-            vendor="Acme",
-            model="AC22",
-            firmware=None,
-            csms_url="ws://csms.test/ocpp",
-            configuration={"MeterValueSampleInterval": "300"},
-            max_power_w=11_000,
-            sessions=SESSIONS,
-        )
-        for n in (1, 2)
-    ]
     async with trio.open_nursery() as nursery:
-
-        async def dial(address: CsmsAddress) -> trio.abc.Stream:
-            client, server = trio.testing.memory_stream_pair()
-            nursery.start_soon(central_system.serve_stream, server)
-            return client
-
-        fleet = Fleet(specs, storage=MemoryStorage(), dialer=dial)
-        nursery.start_soon(fleet.run)
+        start_fleet(nursery, central_system, [charge_point_spec(1), charge_point_spec(2)])
         await trio.sleep(12 * 3600)
         nursery.cancel_scope.cancel()
 
@@ -102,29 +113,10 @@ async def test_the_energy_delivered_counts_running_sessions_at_each_meter_value(
     """The fleet's energy delivered is, at any time, meterStop - meterStart of the stopped sessions plus, for
     each running one, its last MeterValues' register - meterStart: it grows while sessions run."""
     central_system = CentralSystem(heartbeat_interval=3600)
-    spec = ChargePointSpec(
-        id="CP-1",
-        serial=None,
-        connectors=2,
-        vendor="Acme",
-        model="AC22",
-        firmware=None,
-        csms_url="ws://csms.test/ocpp",
-        configuration={"MeterValueSampleInterval": "300"},
-        max_power_w=11_000,
-        sessions=SESSIONS,
-    )
     statistics = Statistics()
     seen_running = 0
     async with trio.open_nursery() as nursery:
-
-        async def dial(address: CsmsAddress) -> trio.abc.Stream:
-            client, server = trio.testing.memory_stream_pair()
-            nursery.start_soon(central_system.serve_stream, server)
-            return client
-
-        fleet = Fleet([spec], storage=MemoryStorage(), dialer=dial, statistics=statistics)
-        nursery.start_soon(fleet.run)
+        start_fleet(nursery, central_system, [charge_point_spec(1)], statistics)
         for _ in range(12 * 6):
             await trio.sleep(600)
             await trio.testing.wait_all_tasks_blocked()  # every message queued by now has been received
