@@ -19,9 +19,9 @@ the N it ran.
 **The fleet file** (written by this script into its working folder, a temporary one unless ``--keep DIR``):
 one group, ``id = "SCALE-{n:05}"``, ``count = N``, ``connectors = 2``, configuration ``HeartbeatInterval =
 60`` and ``MeterValueSampleInterval = 60`` (the other keys at their defaults: ``MeterValuesSampledData`` is
-``Energy.Active.Import.Register``, ``WebSocketPingInterval`` 60 s), the ``csms_url`` of the Central System
-and ``database = "fleet.db"``: the charge points' state, offline queue included, is in SQLite files on disk
-(``fleet.p1-of-2.db`` and ``fleet.p2-of-2.db``, one per child process).
+``Energy.Active.Import.Register``, ``WebSocketPingInterval`` 60 s unless ``--ping-interval`` sets it), the
+``csms_url`` of the Central System and ``database = "fleet.db"``: the charge points' state, offline queue
+included, is in SQLite files on disk (``fleet.p1-of-2.db`` and ``fleet.p2-of-2.db``, one per child process).
 
 **The Central System** (this file, ``--role csms``) is :class:`fleet.csms.CentralSystem` with
 ``heartbeat_interval=60`` (what it hands out in its BootNotification answers, which the charge points adopt
@@ -542,8 +542,15 @@ class FleetCommand:
 # --- the fleet files --------------------------------------------------------------------------------------
 
 
-def write_fleet_file(path: Path, count: int, csms_url: str, scenario: list[tuple[float, int, int]]) -> None:
-    """A fleet file of ``count`` charge points with ``present_id_tag`` events (at, n, connector)."""
+def write_fleet_file(
+    path: Path,
+    count: int,
+    csms_url: str,
+    scenario: list[tuple[float, int, int]],
+    ping_interval: int | None = None,
+) -> None:
+    """A fleet file of ``count`` charge points with ``present_id_tag`` events (at, n, connector), and
+    ``WebSocketPingInterval`` set to ``ping_interval`` unless it is ``None`` (the default: 60 s)."""
     lines = [
         f'csms_url = "{csms_url}"',
         'database = "fleet.db"',
@@ -558,6 +565,8 @@ def write_fleet_file(path: Path, count: int, csms_url: str, scenario: list[tuple
         f"HeartbeatInterval = {HEARTBEAT_INTERVAL}",
         f"MeterValueSampleInterval = {SAMPLE_INTERVAL}",
     ]
+    if ping_interval is not None:
+        lines.append(f"WebSocketPingInterval = {ping_interval}")
     for at, n, connector in scenario:
         lines += [
             "",
@@ -713,7 +722,7 @@ def boot_and_idle(work: Path, args: argparse.Namespace) -> BootIdle:
     fleet: FleetCommand | None = None
     try:
         fleet_file = work / "fleet.toml"
-        write_fleet_file(fleet_file, count, csms.url, [])
+        write_fleet_file(fleet_file, count, csms.url, [], args.ping_interval)
         busy_before = _machine_busy()
         fleet = FleetCommand(
             fleet_file, args.processes, work / "report-boot-idle.json", work / "fleet-boot-idle.log"
@@ -827,7 +836,8 @@ def charge(work: Path, args: argparse.Namespace, boot_seconds: float) -> Chargin
     fleet: FleetCommand | None = None
     try:
         fleet_file = work / "fleet-charging.toml"
-        write_fleet_file(fleet_file, count, csms.url, charging_scenario(count, first_event, args.spread))
+        scenario = charging_scenario(count, first_event, args.spread)
+        write_fleet_file(fleet_file, count, csms.url, scenario, args.ping_interval)
         fleet = FleetCommand(
             fleet_file, args.processes, work / "report-charging.json", work / "fleet-charging.log"
         )
@@ -1149,6 +1159,13 @@ def main() -> None:
     )
     parser.add_argument("--skip-charging", action="store_true", help="stop after the idle window")
     parser.add_argument(
+        "--ping-interval",
+        type=int,
+        metavar="SECONDS",
+        help="the charge points' WebSocketPingInterval (0: no pings, Heartbeats only); default: not set, "
+        "so the default of 60 s",
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         metavar="DIR",
@@ -1168,6 +1185,8 @@ def main() -> None:
         parser.error("--count must be at least 2, --processes from 1 to --count")
     if min(args.idle_window, args.charge_window, args.boot_timeout) <= 0:
         parser.error("--idle-window, --charge-window and --boot-timeout must be positive")
+    if args.ping_interval is not None and args.ping_interval < 0:
+        parser.error("--ping-interval may not be negative")
     if min(args.settle, args.spread, args.warmup) < 0:
         parser.error("--settle, --spread and --warmup may not be negative")
     if not OCPP_FLEET.exists():
