@@ -273,9 +273,9 @@ class ChargePointCounters:
         delivered since it was last counted counts now (if its StartTransaction was seen)."""
         sessions = self.open_sessions
         if sessions is not None and local_transaction in sessions:
-            counted = sessions[local_transaction]
-            if register_wh >= counted + 1:
-                sessions[local_transaction] = register = int(register_wh)
+            counted, register = sessions[local_transaction], int(register_wh)
+            if register > counted:
+                sessions[local_transaction] = register
                 self._delivered(register - counted)
 
     def session_stopped(self, local_transaction: int | None, meter_stop: int) -> None:
