@@ -14,6 +14,7 @@ fifth of a charge point's memory and a task switch per message.)
 """
 
 import contextlib
+import math
 import ssl
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
@@ -149,8 +150,8 @@ class Connection(trio.abc.AsyncResource):
         """The frames of a message that has not ended yet."""
         self._size = 0
         self._pings = 0
-        self._pong: tuple[bytes, trio.Event] | None = None
-        """The payload of the ping waiting for its pong, and what its pong sets."""
+        self._pong: tuple[bytes, trio.Event, trio.CancelScope] | None = None
+        """The payload of the ping waiting for its pong, what its pong sets, and the scope of its timeout."""
         self._closer: trio.Event | None = None
         """Set for :meth:`close` when the receiving task learns the connection is over or stops receiving."""
 
@@ -171,18 +172,27 @@ class Connection(trio.abc.AsyncResource):
             self._wake_closer()  # whatever ends the receiving, a close must not wait for it
             raise
 
-    async def ping(self, *, pong_timeout: float) -> bool:
-        """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds."""
+    async def ping(
+        self, *, pong_timeout: float, meanwhile: Callable[[], Awaitable[object]] | None = None
+    ) -> bool:
+        """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds.
+
+        ``meanwhile`` runs as soon as the ping is sent, while its pong is on its way (a Heartbeat, say, so
+        that one wake and one round trip do both): it is cut short if the pong does not come in time, and
+        may take as long as it needs once the pong is in.
+        """
         self._pings += 1
         payload = self._pings.to_bytes(4, "big")
         arrived = trio.Event()
-        self._pong = (payload, arrived)
-        try:
-            with trio.move_on_after(pong_timeout):
+        with trio.move_on_after(pong_timeout) as waiting:
+            self._pong = (payload, arrived, waiting)
+            try:
                 await self._send(Ping(payload))
+                if meanwhile is not None:
+                    await meanwhile()
                 await arrived.wait()
-        finally:
-            self._pong = None
+            finally:
+                self._pong = None
         if self._lost is not None:
             raise ConnectionLost(self._lost)
         return arrived.is_set()
@@ -210,7 +220,9 @@ class Connection(trio.abc.AsyncResource):
             await self._send_quietly(event.response())
         elif isinstance(event, Pong):
             if self._pong is not None and self._pong[0] == event.payload:
-                self._pong[1].set()
+                _, arrived, waiting = self._pong
+                arrived.set()
+                waiting.deadline = math.inf  # in time: what runs meanwhile may take its own time
         elif isinstance(event, CloseConnection):
             if self._protocol.state is not ConnectionState.CLOSED:
                 # the Central System closes (answer it), or its bytes broke the protocol (tell it why)

@@ -6,14 +6,17 @@ ours (spec 4.6) tells the Central System that the charge point lives, and brings
 begin once the charge point is registered and has reported its statuses. Both timers are idle nearly all the
 time, and a charge point keeps a connection for hours: a task parked for each costs memory at thousands of
 charge points per process, and a task started for each round costs idle CPU. So one task sleeps until the
-earlier of the two is due and does it itself. When Heartbeats begin, the ping interval starts again with the
-Heartbeat interval (at our last message), so that with equal intervals (60 s each by default) one wake does
-both, the ping and then the Heartbeat, instead of two wakes a minute.
+earlier of the two is due and does it itself.
+
+When both are due, the Heartbeat goes right behind the ping, without waiting for the pong: the pong and the
+Heartbeat's answer come back together, one wake and one round trip for both. A pong that does not come within
+the pong timeout cuts the Heartbeat short and closes the link, as a ping alone would. The ping interval then
+starts again at the Heartbeat, and when Heartbeats begin it starts again at our last message, so that with
+equal intervals (60 s each by default) both stay due together: one wake a minute instead of two.
 
 Done by one task, each waits for the other: a ping that falls due while a Heartbeat waits for its answer goes
-once the answer is in, and the other way round. When both are due, the ping goes first: it takes at most the
-pong timeout, and after a missing pong no Heartbeat is needed. A configuration change starts the ping interval
-again and has both look at their intervals again.
+once the answer is in, and a Heartbeat that falls due while a ping alone waits for its pong goes once the pong
+is in. A configuration change starts the ping interval again and has both look at their intervals again.
 """
 
 import math
@@ -80,7 +83,7 @@ class KeepAlive:
             await self._sleep_until(min(self._ping_at(), self._heartbeat_at()))
             now = trio.current_time()
             if now >= self._ping_at():
-                await self._ping()
+                await self._ping(with_heartbeat=now >= self._heartbeat_at())
             elif now >= self._heartbeat_at():
                 await self._heartbeat()
 
@@ -92,10 +95,14 @@ class KeepAlive:
         interval = self._configuration.integer("HeartbeatInterval")
         return self._link.last_sent + interval if self._heartbeats and interval > 0 else math.inf
 
-    async def _ping(self) -> None:
-        if not await self._connection.ping(pong_timeout=self._pong_timeout):
+    async def _ping(self, *, with_heartbeat: bool) -> None:
+        """The ping, and the Heartbeat right behind it if that is due too (its answer and the pong come back
+        together); then the ping interval starts again: at the Heartbeat, so that with equal intervals both
+        stay due together, else at the pong."""
+        heartbeat = self._heartbeat if with_heartbeat else None
+        if not await self._connection.ping(pong_timeout=self._pong_timeout, meanwhile=heartbeat):
             await self._link.close(f"no pong within {self._pong_timeout:g} s")
-        self._ping_from = trio.current_time()
+        self._ping_from = self._link.last_sent if with_heartbeat else trio.current_time()
 
     async def _sleep_until(self, deadline: float) -> None:
         """Sleep until ``deadline`` (trio time) or a wake, whichever is first."""

@@ -254,6 +254,41 @@ async def test_our_ping_waits_for_the_pong_with_its_payload(autojump_clock: trio
         nursery.cancel_scope.cancel()
 
 
+async def test_what_runs_while_the_pong_is_on_its_way_is_cut_short_only_if_the_pong_is_late(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        connection, csms = await connected(nursery)
+        nursery.start_soon(connection.receive)
+        results: list[tuple[bool, float]] = []
+        finished: list[float] = []
+
+        async def heartbeat() -> None:
+            await connection.send('[2,"1","Heartbeat",{}]')
+            await trio.sleep(20)  # its answer is slow: longer than the pong timeout
+            finished.append(trio.current_time())
+
+        async def ping() -> None:
+            result = await connection.ping(pong_timeout=5, meanwhile=heartbeat)
+            results.append((result, trio.current_time()))
+
+        nursery.start_soon(ping)
+        final, opcode, payload = await csms.frame()
+        assert (final, opcode) == (True, PING)
+        assert await csms.frame() == (True, TEXT, b'[2,"1","Heartbeat",{}]')
+        await trio.sleep(4)
+        await csms.stream.send_all(bytes([0x8A, len(payload)]) + payload)
+        await trio.sleep(30)
+        assert (results, finished) == ([(True, 20)], [20])
+
+        nursery.start_soon(ping)  # at 34, and no pong this time
+        assert (await csms.frame())[1] == PING
+        assert (await csms.frame())[1] == TEXT
+        await trio.sleep(30)
+        assert (results, finished) == ([(True, 20), (False, 39)], [20])
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_central_systems_close_is_answered_with_its_code() -> None:
     async with trio.open_nursery() as nursery:
         connection, csms = await connected(nursery, after=close_frame(1001, b"restarting"))

@@ -1,6 +1,7 @@
 """KeepAlive: WebSocket pings and Heartbeats of one connection, both from one task, in virtual time."""
 
 import math
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
@@ -27,15 +28,23 @@ class FakeLink:
 
 @attrs.define
 class FakeConnection:
-    """Pongs come back after ``pong_delay`` seconds (never if infinite)."""
+    """Pongs come back after ``pong_delay`` seconds (never if infinite); what runs meanwhile is cut short at
+    the pong timeout unless the pong comes in time."""
 
     pong_delay: float = 1.0
     pings: list[float] = attrs.Factory(list)
 
-    async def ping(self, *, pong_timeout: float) -> bool:
-        self.pings.append(trio.current_time())
-        with trio.move_on_after(pong_timeout):
-            await trio.sleep(self.pong_delay)
+    async def ping(
+        self, *, pong_timeout: float, meanwhile: Callable[[], Awaitable[object]] | None = None
+    ) -> bool:
+        sent_at = trio.current_time()
+        self.pings.append(sent_at)
+        with trio.move_on_after(pong_timeout) as waiting:
+            if self.pong_delay <= pong_timeout:
+                waiting.deadline = math.inf
+            if meanwhile is not None:
+                await meanwhile()
+            await trio.sleep_until(sent_at + self.pong_delay)
             return True
         return False
 
@@ -147,11 +156,11 @@ async def test_a_configuration_change_starts_the_ping_interval_again_and_is_read
             nursery.cancel_scope.cancel()
 
 
-async def test_when_both_are_due_the_ping_goes_first_and_each_waits_for_the_other(
+async def test_when_both_are_due_the_heartbeat_goes_right_behind_the_ping_and_may_outlast_the_pong_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Both due at 60: the ping, then the Heartbeat once the pong is in (5 s later). The Heartbeat's answer
-    takes 70 s: the next ping, due at 125, goes once it is in, at 135."""
+    """Both due at 60: the ping and the Heartbeat at once; the pong is in at 65, so the Heartbeat may take its
+    answer's 70 s. The next ping and Heartbeat, due at 120, go once that answer is in, at 130."""
     with trio.CancelScope() as scope:
         peer = new_peer(scope, pong_delay=5, answer_delay=70)
         alive = keep_alive(peer, configuration(ping=60, heartbeat=60))
@@ -159,17 +168,31 @@ async def test_when_both_are_due_the_ping_goes_first_and_each_waits_for_the_othe
         async with trio.open_nursery() as nursery:
             nursery.start_soon(alive.run)
             await trio.sleep(141)
-            assert peer.connection.pings == [60, 135]
-            assert peer.heartbeats == [65, 140]
+            assert peer.connection.pings == [60, 130]
+            assert peer.heartbeats == [60, 130]
+            assert peer.link.closed is None
             nursery.cancel_scope.cancel()
 
 
-async def test_with_equal_intervals_the_heartbeat_follows_each_pong_at_once(
+async def test_no_pong_in_time_cuts_the_heartbeat_sent_with_the_ping_and_closes_the_link(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with trio.CancelScope() as scope:
+        peer = new_peer(scope, pong_delay=math.inf, answer_delay=30)
+        alive = keep_alive(peer, configuration(ping=60, heartbeat=60))
+        alive.start_heartbeats()
+        await alive.run()
+    assert (peer.connection.pings, peer.heartbeats) == ([60], [60])
+    assert peer.link.closed == "no pong within 10 s"
+    assert trio.current_time() == 70
+
+
+async def test_with_equal_intervals_the_ping_and_the_heartbeat_go_together(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Connected at 0, the registration's last message at 5, Heartbeats from 6: the ping interval starts again
-    at 5 with the Heartbeat interval, so each ping (due with the Heartbeat) is followed by the Heartbeat the
-    moment its pong is in, one wake a minute for both."""
+    at 5 with the Heartbeat interval, and after each Heartbeat sent with a ping at that Heartbeat, so both
+    stay due together: one wake a minute for both."""
     with trio.CancelScope() as scope:
         peer = new_peer(scope, pong_delay=1, answer_delay=2)
         alive = keep_alive(peer, configuration(ping=60, heartbeat=60))
@@ -179,6 +202,6 @@ async def test_with_equal_intervals_the_heartbeat_follows_each_pong_at_once(
             peer.link.last_sent = 5
             alive.start_heartbeats()
             await trio.sleep(200 - 6)
-            assert peer.connection.pings == [65, 126, 187]
-            assert peer.heartbeats == [66, 127, 188]
+            assert peer.connection.pings == [65, 125, 185]
+            assert peer.heartbeats == [65, 125, 185]
             nursery.cancel_scope.cancel()
