@@ -19,7 +19,7 @@ from fleet.demo import run_demo_file
 from fleet.fleetfile import FleetFile, FleetFileError, load_fleet_file
 from fleet.heap import GC_THRESHOLDS
 from fleet.inspect import print_inspection
-from fleet.processes import run_processes, run_shard_child
+from fleet.processes import PROGRESS_EVERY, run_processes, run_shard_child
 from fleet.report import ReportError, print_report, write_report
 from fleet.runner import DEFAULT_RAMP
 from fleet.scenario import ScenarioKind
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "report says which shard it is (merge them with ocpp-fleet report merge)",
     )
     run.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # a child of --processes
+    run.add_argument(  # how often a child of --processes tells its parent how it is doing
+        "--progress-every", type=float, default=PROGRESS_EVERY, help=argparse.SUPPRESS
+    )
     _add_duration(run)
 
     check = commands.add_parser(
@@ -385,6 +388,7 @@ def _run_command(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
                     csms_url=arguments.csms_url,
                     ramp=arguments.ramp,
                     freeze_heap=True,
+                    progress_every=arguments.progress_every,
                 )
                 trio.run(child)
                 return 0
