@@ -6,7 +6,8 @@ ours (spec 4.6) tells the Central System that the charge point lives, and brings
 begin once the charge point is registered and has reported its statuses. Both timers are idle nearly all the
 time, and a charge point keeps a connection for hours: a task parked for each costs memory at thousands of
 charge points per process, and a task started for each round costs idle CPU. So one task sleeps until the
-earlier of the two is due and does it itself.
+earlier of the two is due and does it itself; it sleeps on an :class:`~actors.alarm.Alarm`, so that the
+sleeps of thousands of charge points end with a few wakes of one task rather than a cancellation each.
 
 When both are due, the Heartbeat goes right behind the ping, without waiting for the pong: the pong and the
 Heartbeat's answer come back together, one wake and one round trip for both. A pong that does not come within
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from actors.alarm import Alarm
 from actors.configuration import Configuration
 from actors.connection import Connection
 from actors.link import Link
@@ -35,6 +37,7 @@ class KeepAlive:
     """Pings and Heartbeats for one connection; :meth:`run` is the task that sends them."""
 
     __slots__ = (
+        "_alarm",
         "_configuration",
         "_connection",
         "_heartbeat",
@@ -42,7 +45,6 @@ class KeepAlive:
         "_link",
         "_ping_from",
         "_pong_timeout",
-        "_sleep",
     )
 
     def __init__(
@@ -64,7 +66,7 @@ class KeepAlive:
         self._ping_from = trio.current_time()
         """When the ping interval began: at the connection, the last pong (or its timeout), a configuration
         change."""
-        self._sleep: trio.CancelScope | None = None
+        self._alarm = Alarm()
 
     def start_heartbeats(self) -> None:
         """The charge point is registered and has reported its statuses: Heartbeats from now on."""
@@ -105,17 +107,11 @@ class KeepAlive:
         self._ping_from = self._link.last_sent if with_heartbeat else trio.current_time()
 
     async def _sleep_until(self, deadline: float) -> None:
-        """Sleep until ``deadline`` (trio time) or a wake, whichever is first."""
+        """Sleep until ``deadline`` (trio time, up to an alarm's tick later) or a wake, whichever is first."""
         if deadline <= trio.current_time():
-            return  # due already (the Heartbeat right after a ping): no timer; both of them wait for I/O
-        with trio.move_on_at(deadline) as sleep:
-            self._sleep = sleep
-            try:
-                await trio.sleep_forever()
-            finally:
-                self._sleep = None
+            return  # due already (the Heartbeat right after a ping alone): no timer; both wait for I/O
+        await self._alarm.sleep_until(deadline)
 
     def _wake(self) -> None:
         """Have :meth:`run` look again at what is due (if it sleeps; otherwise it looks once it is done)."""
-        if self._sleep is not None:
-            self._sleep.cancel()
+        self._alarm.ring()
