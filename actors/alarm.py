@@ -2,10 +2,11 @@
 
 In trio every sleep is a cancel scope, and its end a cancellation: an exception raised in the sleeping task
 and caught again. A charge point's keep-alive task sleeps about a minute between pings and Heartbeats, so a
-fleet of thousands of charge points ends such a sleep a few hundred times a second, and the cancellation cost
-about twice what waking the task directly does. An :class:`Alarm` parks its task with trio's low-level
-``wait_task_rescheduled``, its deadline in a heap of its run's :class:`_AlarmClock`, whose one system task
-sleeps until the earliest deadline and then wakes every task whose deadline has come with ``reschedule``.
+fleet of thousands of charge points ends such a sleep a few hundred times a second (about 70 µs of CPU each
+in ``benchmarks/alarm.py``, against under 20 µs for an alarm). An :class:`Alarm` parks its task with trio's
+low-level ``wait_task_rescheduled``, its deadline in a heap of its run's :class:`_AlarmClock`, whose one
+system task sleeps until the earliest deadline and then wakes every task whose deadline has come with
+``reschedule``.
 
 Deadlines are rounded up to :data:`TICK`, so that the sleepers due within one tick share one wake of that
 task: an alarm rings up to a tick late, never early. Cancelling a sleeping task works as for any trio sleep.

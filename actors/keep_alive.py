@@ -64,8 +64,8 @@ class KeepAlive:
         self._heartbeat = heartbeat
         self._heartbeats = False
         self._ping_from = trio.current_time()
-        """When the ping interval began: at the connection, the last pong (or its timeout), a configuration
-        change."""
+        """When the ping interval began: at the connection, the last pong (or its timeout), the Heartbeat sent
+        with the last ping, the start of the Heartbeats, a configuration change."""
         self._alarm = Alarm()
 
     def start_heartbeats(self) -> None:
