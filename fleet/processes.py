@@ -560,7 +560,7 @@ async def run_processes(
                     flush=True,
                 )
             async with trio.open_nursery() as showing:
-                showing.start_soon(functools.partial(combined.keep_up, every=progress_every))
+                showing.start_soon(combined.keep_up)
                 if live:
                     showing.start_soon(show_live, out, meter, combined.size, title)
                 else:
