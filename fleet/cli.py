@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # a child of --processes
     run.add_argument(  # how often a child of --processes tells its parent how it is doing
-        "--progress-every", type=float, default=PROGRESS_EVERY, help=argparse.SUPPRESS
+        "--progress-every", type=_positive_seconds, default=PROGRESS_EVERY, help=argparse.SUPPRESS
     )
     _add_duration(run)
 
@@ -279,6 +279,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
     return value
 
 

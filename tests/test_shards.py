@@ -257,6 +257,8 @@ def fleet_file(tmp_path: Path) -> Path:
         (["--shard", "0/2"], "argument --shard: 0/2: K must be from 1 to 2"),
         (["--shard", "1/0"], "argument --shard: 1/0: N must be at least 1"),
         (["--shard", "one/two"], "argument --shard: 'one/two': not K/N (shard K of N, e.g. 1/4)"),
+        (["--progress-every", "0"], "argument --progress-every: must be more than 0 seconds, got 0"),
+        (["--progress-every", "soon"], "argument --progress-every: not a number of seconds: 'soon'"),
     ],
 )
 def test_bad_processes_and_shards_are_usage_errors(
