@@ -172,6 +172,9 @@ def format_value(measurand: Measurand, value: float) -> str:
     return format(rounded.normalize(_DECIMALS), "f")
 
 
+_ENERGY_REGISTER = MeasurandItem(Measurand.ENERGY_ACTIVE_IMPORT_REGISTER)
+
+
 def register_reading_wh(meter_values: Iterable[MeterValue]) -> float | None:
     """The last reading of the meter's whole energy register (Energy.Active.Import.Register of no phase, not
     measured at the EV or in the body) in ``meter_values``, in Wh; ``None`` if there is none."""
@@ -179,7 +182,7 @@ def register_reading_wh(meter_values: Iterable[MeterValue]) -> float | None:
     for meter_value in meter_values:
         for value in meter_value.sampled_value:
             if (
-                value.measurand in (None, Measurand.ENERGY_ACTIVE_IMPORT_REGISTER)  # None: the default (7.31)
+                _ENERGY_REGISTER.matches(value)
                 and value.phase is None
                 and value.location not in (Location.EV, Location.BODY)
                 and value.format != ValueFormat.SIGNED_DATA
