@@ -40,6 +40,7 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from actors.quick_lock import QuickLock
+from actors.socket_stream import open_tcp_stream
 
 __all__ = [
     "OCPP16",
@@ -106,7 +107,7 @@ Dialer = Callable[[CsmsAddress], Awaitable[trio.abc.Stream]]
 async def tcp_dialer(address: CsmsAddress) -> trio.abc.Stream:
     """A TCP stream to the address, wrapped in TLS for ``wss://`` (the address's context, or one that verifies
     against the system's CAs)."""
-    stream: trio.abc.Stream = await trio.open_tcp_stream(address.host, address.port)
+    stream: trio.abc.Stream = await open_tcp_stream(address.host, address.port)
     if address.tls:
         context = address.ssl_context or ssl.create_default_context()
         tls_stream = trio.SSLStream(stream, context, server_hostname=address.host)
