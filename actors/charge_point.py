@@ -317,7 +317,7 @@ class ChargePoint:
         """The charging profiles (spec 3.13), as the state kept them at this power-on."""
         self.reservations = ReservationBook(state, self.clock, name=settings.charge_point_id)
         """The reservations (spec 5.13), as the state kept them at this power-on."""
-        self.journal = MessageJournal(lambda: self.clock.now(), settings.journal_size)
+        self.journal = MessageJournal(lambda: self.clock.timestamp(), settings.journal_size)
         """The recent OCPP messages of this charge point, for diagnostics files."""
         self._firmware = FirmwareUpdates(
             installer=firmware,

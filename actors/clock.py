@@ -13,16 +13,22 @@ import trio
 class WallClock:
     """Wall-clock time as an offset from trio's clock; set it to the Central System's time when told."""
 
-    __slots__ = ("_reference_trio", "_reference_wall")
+    __slots__ = ("_reference_posix", "_reference_trio", "_reference_wall")
 
     def __init__(self, now: datetime | None = None) -> None:
         self._reference_wall = (now or datetime.now(UTC)).astimezone(UTC)
+        self._reference_posix = self._reference_wall.timestamp()
         self._reference_trio = trio.current_time()
 
     def now(self) -> datetime:
         """The current wall-clock time, aware, in UTC."""
         elapsed = trio.current_time() - self._reference_trio
         return self._reference_wall + timedelta(seconds=elapsed)
+
+    def timestamp(self) -> float:
+        """The current wall-clock time in POSIX seconds: :meth:`now` for a stamp on every message, where a
+        ``datetime`` would cost more to make and to keep."""
+        return self._reference_posix + (trio.current_time() - self._reference_trio)
 
     def synchronise(self, now: datetime, *, round_trip: float = 0.0) -> None:
         """Follow the Central System's time ``now`` (of a BootNotification or Heartbeat answer), which it read
@@ -34,3 +40,4 @@ class WallClock:
         latest = earliest + timedelta(seconds=max(0.0, round_trip))
         self._reference_wall = min(max(self.now(), earliest), latest)
         self._reference_trio = trio.current_time()
+        self._reference_posix = self._reference_wall.timestamp()

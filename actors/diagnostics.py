@@ -27,7 +27,7 @@ import collections
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 import attrs
@@ -95,9 +95,11 @@ class MessageJournal:
 
     __slots__ = ("_entries", "_now", "forgotten")
 
-    def __init__(self, now: Callable[[], datetime], capacity: int) -> None:
+    def __init__(self, now: Callable[[], float], capacity: int) -> None:
+        """``now()``: the wall-clock time in POSIX seconds (:meth:`actors.clock.WallClock.timestamp`)."""
         self._now = now
-        self._entries: collections.deque[JournalEntry] = collections.deque(maxlen=max(0, capacity))
+        # plain tuples (POSIX seconds, sent, text): a message costs a float to stamp and little to keep
+        self._entries: collections.deque[tuple[float, bool, str]] = collections.deque(maxlen=max(0, capacity))
         self.forgotten = 0
         """How many messages were pushed out by newer ones."""
 
@@ -109,11 +111,11 @@ class MessageJournal:
             return
         if len(entries) == entries.maxlen:
             self.forgotten += 1
-        entries.append(JournalEntry(self._now(), sent, text if isinstance(text, str) else repr(text)))
+        entries.append((self._now(), sent, text if isinstance(text, str) else repr(text)))
 
     def entries(self) -> list[JournalEntry]:
         """The messages kept, oldest first."""
-        return list(self._entries)
+        return [JournalEntry(datetime.fromtimestamp(at, UTC), sent, text) for at, sent, text in self._entries]
 
 
 def select_entries(

@@ -62,9 +62,11 @@ async def test_wall_clock_runs_with_trio_time_and_follows_the_csms(
     clock = WallClock(datetime(2026, 1, 1, tzinfo=UTC))
     await trio.sleep(90)
     assert clock.now() == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC)
+    assert clock.timestamp() == datetime(2026, 1, 1, 0, 1, 30, tzinfo=UTC).timestamp()
     clock.synchronise(datetime(2026, 11, 21, 12, tzinfo=UTC))
     await trio.sleep(1.5)
     assert clock.now() == datetime(2026, 11, 21, 12, 0, 1, 500000, tzinfo=UTC)
+    assert clock.timestamp() == datetime(2026, 11, 21, 12, 0, 1, 500000, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(

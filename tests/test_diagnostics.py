@@ -55,7 +55,7 @@ def test_the_retry_plan_of_get_diagnostics() -> None:
 
 
 def test_the_journal_keeps_the_latest_messages() -> None:
-    moments = iter(T0 + timedelta(seconds=n) for n in itertools.count())
+    moments = iter(T0.timestamp() + n for n in itertools.count())
     journal = MessageJournal(lambda: next(moments), capacity=3)
     for n in range(5):
         journal.record(f"message {n}", n % 2 == 0)
@@ -66,7 +66,7 @@ def test_the_journal_keeps_the_latest_messages() -> None:
         JournalEntry(T0 + timedelta(seconds=5), False, "b'\\x00binary'"),
     ]
     assert journal.forgotten == 3
-    nothing = MessageJournal(lambda: T0, capacity=0)
+    nothing = MessageJournal(lambda: T0.timestamp(), capacity=0)
     nothing.record("m", True)
     assert nothing.entries() == []
 
