@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from actors.alarm import Alarm
 from actors.connection import Connection, ConnectionLost
 from actors.ocpp import (
     AnswerDropped,
@@ -76,7 +77,10 @@ class Link:
         self._answer_timeout = answer_timeout
         self._name = name
         self._call_lock = QuickLock()
-        self._answer_arrived: trio.Event | None = None
+        self._awaiting_answer = False
+        self._answer_alarm = Alarm()
+        """Rings the caller awake when its answer is in or the link is lost (a lighter wait than an event
+        and a cancel scope for its timeout, which nearly never comes)."""
         self._answer: _Answer | None = None
         self.lost_reason: str | None = None
         self.answered = False
@@ -88,8 +92,9 @@ class Link:
     async def call(self, request: Request) -> Any:
         """Send our CALL and return the response object.
 
-        Raises :class:`CallFailed` (CALLERROR or invalid answer), :class:`CallTimeout`, or
-        :class:`ConnectionLost` if the connection ends first.
+        Raises :class:`CallFailed` (CALLERROR or invalid answer), :class:`CallTimeout` (the answer timeout
+        ends on a tick of :mod:`actors.alarm`, up to 1/16 s late), or :class:`ConnectionLost` if the
+        connection ends first.
 
         Callers wait their turn: there is at most one outstanding CALL.
         """
@@ -100,7 +105,7 @@ class Link:
                 await trio.lowlevel.checkpoint()  # sent now would stay outstanding and block every later one
                 raise ConnectionLost(self.lost_reason)
             unique_id, text = self._session.call(request)
-            self._answer_arrived = arrived = trio.Event()
+            self._awaiting_answer = True
             self._answer = None
             sending_at, sent_at = (0.0 if counts is None else trio.current_time()), None
             try:
@@ -108,14 +113,16 @@ class Link:
                 sent_at = sending_at
                 if counts is not None:
                     counts.sent += 1
-                with trio.move_on_after(self._answer_timeout):
-                    await arrived.wait()
+                if self._answer is None and self.lost_reason is None:  # else it came while we sent
+                    await self._answer_alarm.sleep_until(trio.current_time() + self._answer_timeout)
             except trio.Cancelled:
                 self._session.give_up()  # whoever calls next on this link must not find it outstanding
                 if counts is not None and sent_at is not None:
                     counts.lost += 1
                 raise
-            answer, self._answer_arrived, self._answer = self._answer, None, None
+            finally:
+                self._awaiting_answer = False
+            answer, self._answer = self._answer, None
             if answer is None and self.lost_reason is not None:
                 if counts is not None:
                     counts.lost += 1
@@ -189,11 +196,11 @@ class Link:
                 _log.warning("%s: %sanswer to CALL %s dropped", self._name, late, event.unique_id)
             elif isinstance(event, MessageDropped):
                 _log.warning("%s: message dropped: %s", self._name, event.error.description)
-            elif self._answer_arrived is not None:
+            elif self._awaiting_answer:
                 self.answered = self.answered or isinstance(event, ResultReceived)
                 self._answer = event
                 self._answered_at = trio.current_time()
-                self._answer_arrived.set()
+                self._answer_alarm.ring()
 
     async def _send(self, text: str) -> None:
         try:
@@ -210,6 +217,6 @@ class Link:
         if self.lost_reason is None:
             self.lost_reason = reason
             self._session.connection_lost()
-        if self._answer_arrived is not None:  # a caller outside our nursery must not wait for the timeout
-            self._answer_arrived.set()
+        if self._awaiting_answer:  # a caller outside our nursery must not wait for the timeout
+            self._answer_alarm.ring()
         self._cancel_scope.cancel()
