@@ -48,7 +48,6 @@ from actors.connector import (
     Connector,
     Hold,
     RemoteStart,
-    Resynchronise,
     StopTransaction,
     TriggerMeterValues,
     Unlock,
@@ -698,9 +697,7 @@ class ChargePoint:
         if after_boot or self.condition != self._reported_condition:
             await self._report_charge_point_status(link)
         for number, connector in self.connectors.items():
-            command = Resynchronise(after_boot or number in self._unreported)
-            await connector.send(command)
-            report = await command.reply.wait()
+            report = await connector.resynchronise(after_boot or number in self._unreported)
             if report is not None:
                 self._unreported.add(number)
                 if await self._call_ignoring_failure(link, report) is not None:
@@ -844,9 +841,8 @@ class ChargePoint:
             await self._report_charge_point_status(link)
             return
         if requested is MessageTrigger.STATUS_NOTIFICATION:
-            resynchronise = Resynchronise(after_boot=True)  # the current status, whether it changed or not
-            await self.connectors[number].send(resynchronise)
-            request: Request | None = await resynchronise.reply.wait()
+            # the current status, whether it changed or not
+            request: Request | None = await self.connectors[number].resynchronise(after_boot=True)
         elif number == 0:
             items = parse_measurands(self.configuration.value("MeterValuesSampledData") or "")
             value = build_meter_value(self.clock.now(), items, ReadingContext.TRIGGER, self._main_meter)

@@ -402,6 +402,17 @@ class Connector:
         """Hand a command to the connector, waiting while many others wait to be handled."""
         await self._mailbox.put(command)
 
+    async def resynchronise(self, after_boot: bool) -> StatusRequest | None:
+        """The :class:`Resynchronise` command's reply: the status to report now that the charge point is
+        (again) accepted, if any. A connector that waits for its hardware with nothing posted is asked at
+        once, without a trip through its mailbox (and a wake of its task)."""
+        command = Resynchronise(after_boot)
+        if self._mailbox.idle:
+            self._resynchronise(after_boot, command.reply)
+        else:
+            await self.send(command)
+        return await command.reply.wait()
+
     def reservations_changed(self) -> None:
         """Tell the connector that reservations changed, without waiting: it looks at its status again."""
         self._mailbox.nudge()

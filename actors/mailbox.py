@@ -62,6 +62,13 @@ class Mailbox(Generic[T]):
         self._nudged = True
         self._interrupt()
 
+    @property
+    def idle(self) -> bool:
+        """Whether the owner waits in :meth:`next` for its source with nothing posted: a question that only
+        reads its state may then be answered at once rather than posted (nothing posted earlier is skipped,
+        and the owner is not in the middle of anything)."""
+        return self._waiting is not None and not self._letters and not self._nudged
+
     async def next(self, wait: Callable[[], Awaitable[U]], deadline: float) -> T | U | None:
         """The oldest letter; without one, what ``wait()`` returns; ``None`` once ``deadline`` (trio time)
         has passed, or after a nudge.

@@ -129,3 +129,23 @@ async def test_the_owner_posts_beyond_the_limit_without_waiting(
     await mailbox.put("from another task")
     mailbox.put_nowait("from the owner")
     assert await taking(mailbox, events, 2) == [(0, "from another task"), (0, "from the owner")]
+
+
+async def test_the_owner_is_idle_only_while_it_waits_for_its_source_with_nothing_posted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[str](4)
+    _events_in, events = trio.open_memory_channel[str](4)
+    seen: list[bool] = [mailbox.idle]  # the owner is not waiting yet
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(taking, mailbox, events, 2)
+        await trio.sleep(1)
+        seen.append(mailbox.idle)  # waiting for its source
+        mailbox.put_nowait("letter")
+        seen.append(mailbox.idle)  # posted to, not yet taken
+        await trio.sleep(1)
+        seen.append(mailbox.idle)  # waiting again
+        mailbox.nudge()
+        seen.append(mailbox.idle)
+    assert seen == [False, True, False, True, False]
