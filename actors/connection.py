@@ -130,6 +130,7 @@ class Connection(trio.abc.AsyncResource):
 
     __slots__ = (
         "_closer",
+        "_held",
         "_lost",
         "_max_message_size",
         "_parts",
@@ -151,8 +152,11 @@ class Connection(trio.abc.AsyncResource):
         """The frames of a message that has not ended yet."""
         self._size = 0
         self._pings = 0
-        self._pong: tuple[bytes, trio.Event, trio.CancelScope] | None = None
-        """The payload of the ping waiting for its pong, what its pong sets, and the scope of its timeout."""
+        self._pong: tuple[bytes, trio.Event, trio.CancelScope, float] | None = None
+        """The payload of the ping waiting for its pong, what its pong sets, the scope of its timeout, and
+        the timeout."""
+        self._held: bytes | None = None
+        """The frame of a ping that goes out with the next message."""
         self._closer: trio.Event | None = None
         """Set for :meth:`close` when the receiving task learns the connection is over or stops receiving."""
 
@@ -178,22 +182,27 @@ class Connection(trio.abc.AsyncResource):
     ) -> bool:
         """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds.
 
-        ``meanwhile`` runs as soon as the ping is sent, while its pong is on its way (a Heartbeat, say, so
-        that one wake and one round trip do both): it is cut short if the pong does not come in time, and
-        may take as long as it needs once the pong is in.
+        ``meanwhile`` runs while the pong is on its way (a Heartbeat, say, so that one wake and one round
+        trip do both): the ping goes out with the first message it sends, in one write (or once it returns,
+        if it sends none), and the pong timeout counts from then; it is cut short if the pong does not come
+        in time, and may take as long as it needs once the pong is in. It should send before it waits for
+        anything else.
         """
         self._pings += 1
         payload = self._pings.to_bytes(4, "big")
         arrived = trio.Event()
-        with trio.move_on_after(pong_timeout) as waiting:
-            self._pong = (payload, arrived, waiting)
+        with trio.CancelScope() as waiting:
+            self._pong = (payload, arrived, waiting, pong_timeout)
             try:
-                await self._send(Ping(payload))
+                await self._hold(Ping(payload))
                 if meanwhile is not None:
                     await meanwhile()
+                if self._held is not None:
+                    await self._send(None)
                 await arrived.wait()
             finally:
                 self._pong = None
+                self._held = None
         if self._lost is not None:
             raise ConnectionLost(self._lost)
         return arrived.is_set()
@@ -221,7 +230,7 @@ class Connection(trio.abc.AsyncResource):
             await self._send_quietly(event.response())
         elif isinstance(event, Pong):
             if self._pong is not None and self._pong[0] == event.payload:
-                _, arrived, waiting = self._pong
+                _, arrived, waiting, _ = self._pong
                 arrived.set()
                 waiting.deadline = math.inf  # in time: what runs meanwhile may take its own time
         elif isinstance(event, CloseConnection):
@@ -261,16 +270,31 @@ class Connection(trio.abc.AsyncResource):
             data = b""
         self._protocol.receive_data(data or None)  # none: the stream ended without a close (code 1006)
 
-    async def _send(self, event: Event) -> None:
+    async def _hold(self, ping: Ping) -> None:
+        """Make the frame of ``ping``, to go out with the next message."""
+        if self._lost is not None:
+            await trio.lowlevel.checkpoint()
+            raise ConnectionLost(self._lost)
+        try:
+            self._held = self._protocol.send(ping)  # frames are made in order: it goes first
+        except LocalProtocolError:
+            await trio.lowlevel.checkpoint()
+            raise ConnectionLost("connection closing") from None
+
+    async def _send(self, event: Event | None) -> None:
+        """Send ``event``'s frame, after a ping held for it (``None``: the held ping alone)."""
         async with self._send_lock:  # a QuickLock: the send below or the checkpoint is this one's checkpoint
             if self._lost is not None:
                 await trio.lowlevel.checkpoint()
                 raise ConnectionLost(self._lost)
             try:
-                data = self._protocol.send(event)
+                data = b"" if event is None else self._protocol.send(event)
             except LocalProtocolError:  # we are closing: only the Central System's close may come now
                 await trio.lowlevel.checkpoint()
                 raise ConnectionLost("connection closing") from None
+            if self._held is not None:
+                data, self._held = self._held + data, None
+                self._start_pong_timeout()
             try:
                 await self._stream.send_all(data)
             except _STREAM_ERRORS:
@@ -281,6 +305,13 @@ class Connection(trio.abc.AsyncResource):
         """Send if the connection still can; the receiving side finds out if it cannot."""
         with contextlib.suppress(ConnectionLost):
             await self._send(event)
+
+    def _start_pong_timeout(self) -> None:
+        """The held ping goes out now: its pong is due within the timeout (set before the send, during which
+        the pong may already come in and lift it)."""
+        if self._pong is not None:
+            _, _, waiting, timeout = self._pong
+            waiting.deadline = trio.current_time() + timeout
 
     def _end(self, code: int, reason: str | None) -> None:
         if self._lost is None:

@@ -9,11 +9,13 @@ charge points per process, and a task started for each round costs idle CPU. So 
 earlier of the two is due and does it itself; it sleeps on an :class:`~actors.alarm.Alarm`, so that the
 sleeps of thousands of charge points end with a few wakes of one task rather than a cancellation each.
 
-When both are due, the Heartbeat goes right behind the ping, without waiting for the pong: the pong and the
-Heartbeat's answer come back together, one wake and one round trip for both. A pong that does not come within
-the pong timeout cuts the Heartbeat short and closes the link, as a ping alone would. The ping interval then
-starts again at the Heartbeat, and when Heartbeats begin it starts again at our last message, so that with
-equal intervals (60 s each by default) both stay due together: one wake a minute instead of two.
+When both are due, the Heartbeat goes right behind the ping, without waiting for the pong, in one write with
+it: the pong and the Heartbeat's answer come back together, one wake and one round trip for both. (Unless
+another CALL of ours is under way, when the Heartbeat would have to wait its turn: then the ping goes alone.)
+A pong that does not come within the pong timeout cuts the Heartbeat short and closes the link, as a ping
+alone would. The ping interval then starts again at the Heartbeat, and when Heartbeats begin it starts again
+at our last message, so that with equal intervals (60 s each by default) both stay due together: one wake a
+minute instead of two.
 
 Done by one task, each waits for the other: a ping that falls due while a Heartbeat waits for its answer goes
 once the answer is in, and a Heartbeat that falls due while a ping alone waits for its pong goes once the pong
@@ -85,7 +87,8 @@ class KeepAlive:
             await self._sleep_until(min(self._ping_at(), self._heartbeat_at()))
             now = trio.current_time()
             if now >= self._ping_at():
-                await self._ping(with_heartbeat=now >= self._heartbeat_at())
+                # the ping goes out with the Heartbeat's CALL: only if that is sent at once
+                await self._ping(with_heartbeat=now >= self._heartbeat_at() and not self._link.busy)
             elif now >= self._heartbeat_at():
                 await self._heartbeat()
 

@@ -89,6 +89,11 @@ class Link:
         self.last_sent = trio.current_time()
         """When we last sent anything, in trio time (the heartbeat counts silence from here)."""
 
+    @property
+    def busy(self) -> bool:
+        """Whether a CALL of ours is under way: another one waits for its turn."""
+        return self._call_lock.locked()
+
     async def call(self, request: Request) -> Any:
         """Send our CALL and return the response object.
 

@@ -289,6 +289,45 @@ async def test_what_runs_while_the_pong_is_on_its_way_is_cut_short_only_if_the_p
         nursery.cancel_scope.cancel()
 
 
+async def test_a_ping_held_for_what_runs_meanwhile_goes_out_with_its_first_message_and_is_timed_from_then(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        connection, csms = await connected(nursery)
+        nursery.start_soon(connection.receive)
+        results: list[tuple[bool, float]] = []
+
+        async def heartbeat() -> None:
+            await trio.sleep(3)  # sends nothing for 3 s: the ping waits with it
+            await connection.send('[2,"1","Heartbeat",{}]')
+
+        async def ping() -> None:
+            result = await connection.ping(pong_timeout=5, meanwhile=heartbeat)
+            results.append((result, trio.current_time()))
+
+        nursery.start_soon(ping)
+        final, opcode, payload = await csms.frame()
+        assert (final, opcode, trio.current_time()) == (True, PING, 3)
+        assert await csms.frame() == (True, TEXT, b'[2,"1","Heartbeat",{}]')
+        await trio.sleep(4.5)  # 7.5 s after the ping was asked for, 4.5 s after it went
+        await csms.stream.send_all(bytes([0x8A, len(payload)]) + payload)
+        await trio.testing.wait_all_tasks_blocked()
+        assert results == [(True, 7.5)]
+
+        async def nothing() -> None:
+            await trio.sleep(2)
+
+        async def ping_with_nothing() -> None:
+            result = await connection.ping(pong_timeout=5, meanwhile=nothing)
+            results.append((result, trio.current_time()))
+
+        nursery.start_soon(ping_with_nothing)  # at 7.5: meanwhile sends nothing, the ping goes at 9.5
+        assert ((await csms.frame())[1], trio.current_time()) == (PING, 9.5)
+        await trio.sleep(10)
+        assert results == [(True, 7.5), (False, 14.5)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_central_systems_close_is_answered_with_its_code() -> None:
     async with trio.open_nursery() as nursery:
         connection, csms = await connected(nursery, after=close_frame(1001, b"restarting"))

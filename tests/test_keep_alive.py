@@ -19,6 +19,7 @@ class FakeLink:
     scope: trio.CancelScope
     last_sent: float = 0.0
     closed: str | None = None
+    busy: bool = False
 
     async def close(self, reason: str) -> None:
         await trio.lowlevel.checkpoint()
@@ -204,4 +205,20 @@ async def test_with_equal_intervals_the_ping_and_the_heartbeat_go_together(
             await trio.sleep(200 - 6)
             assert peer.connection.pings == [65, 125, 185]
             assert peer.heartbeats == [65, 125, 185]
+            nursery.cancel_scope.cancel()
+
+
+async def test_while_another_call_is_under_way_the_ping_goes_alone_and_the_heartbeat_after_its_pong(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The ping goes out with the Heartbeat's CALL only when that CALL is sent at once."""
+    with trio.CancelScope() as scope:
+        peer = new_peer(scope, pong_delay=1, answer_delay=2)
+        alive = keep_alive(peer, configuration(ping=60, heartbeat=60))
+        alive.start_heartbeats()
+        peer.link.busy = True
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(alive.run)
+            await trio.sleep(62)
+            assert (peer.connection.pings, peer.heartbeats) == ([60], [61])
             nursery.cancel_scope.cancel()

@@ -1,9 +1,12 @@
 """The sans-IO RPC session, exchanging frames with the ``ocpp`` package's own framing as the peer."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ocpp.messages import Call as TheirCall
 from ocpp.messages import CallError as TheirCallError
 from ocpp.messages import CallResult as TheirCallResult
@@ -30,6 +33,7 @@ from actors.ocpp import (
     ResultReceived,
     RpcSession,
 )
+from actors.ocpp.rpc import uuid4_text
 
 BOOT = BootNotificationRequest(charge_point_vendor="Acme", charge_point_model="AC-22")
 
@@ -268,3 +272,19 @@ def test_session_can_play_the_central_system() -> None:
     event = csms.receive(TheirCall("cp-2", "Reset", {"type": "Hard"}).to_json())
     assert isinstance(event, InvalidCall)
     assert event.error.code == ErrorCode.NOT_SUPPORTED
+
+
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_call_ids_are_the_text_of_a_uuid4_of_their_random_bits(bits: int) -> None:
+    assert uuid4_text(bits) == str(uuid.UUID(int=bits, version=4))
+
+
+def test_our_calls_have_distinct_uuid4_ids() -> None:
+    session = RpcSession()
+    ids = []
+    for _ in range(100):
+        unique_id, _ = session.call(HeartbeatRequest())
+        session.give_up()
+        ids.append(unique_id)
+    assert len(set(ids)) == 100
+    assert all(uuid.UUID(text).version == 4 and str(uuid.UUID(text)) == text for text in ids)

@@ -17,7 +17,6 @@ import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 import attrs
 
@@ -37,6 +36,7 @@ __all__ = [
     "MessageDropped",
     "ResultReceived",
     "RpcSession",
+    "uuid4_text",
 ]
 
 _REMEMBERED_GIVEN_UP = 16
@@ -119,8 +119,19 @@ _random_ids = random.Random()
 system for randomness at every CALL (a system call per Heartbeat of thousands of charge points)."""
 
 
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_text(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` for 128 random ``bits``, without the ``UUID`` object (a
+    quarter of the cost, at every CALL)."""
+    digits = "%032x" % ((bits & _UUID4_CLEAR) | _UUID4_SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def _new_unique_id() -> str:
-    return str(UUID(int=_random_ids.getrandbits(128), version=4))
+    return uuid4_text(_random_ids.getrandbits(128))
 
 
 @attrs.frozen
