@@ -679,8 +679,10 @@ class ChargePoint:
         self.registration.status = response.status
         if response.status is RegistrationStatus.ACCEPTED:
             self._synchronise(response.current_time, asked_at)
-            if response.interval > 0:
-                await self._set_configuration("HeartbeatInterval", str(response.interval), must_keep=False)
+            interval = str(response.interval)
+            # the interval in force already (at every boot, as a rule) is not written and announced again
+            if response.interval > 0 and interval != self.configuration.value("HeartbeatInterval"):
+                await self._set_configuration("HeartbeatInterval", interval, must_keep=False)
 
     def _boot_notification(self) -> BootNotificationRequest:
         settings = self.settings

@@ -454,6 +454,27 @@ async def test_change_configuration_outcomes_and_persistence(
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize(("interval", "kept"), [(300, {}), (100, {"HeartbeatInterval": "100"})])
+async def test_the_boot_answers_interval_is_kept_only_if_it_is_not_in_force_already(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+    interval: int,
+    kept: dict[str, str],
+) -> None:
+    """300 is the default in force: writing it again would change nothing (spec 4.2: the interval is
+    adjusted; it is the same)."""
+    async with trio.open_nursery() as nursery:
+        await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        last_status = await boot(connection, interval=interval)
+        assert await state.load_configuration() == kept
+        heartbeat = await connection.expect_call(HeartbeatRequest)
+        assert heartbeat.time - last_status == interval
+        nursery.cancel_scope.cancel()
+
+
 async def test_changed_heartbeat_interval_applies_at_once_and_survives_a_reboot(
     autojump_clock: trio.testing.MockClock,
     csms: ScriptedCsms,

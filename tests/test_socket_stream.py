@@ -1,6 +1,7 @@
 """The charge point's TCP stream keeps the contract of a trio stream (trio's own conformance checks)."""
 
 import contextlib
+import errno
 import functools
 import socket
 
@@ -31,7 +32,8 @@ async def test_the_stream_passes_trios_checks_of_a_two_way_stream() -> None:
     await trio.testing.check_two_way_stream(_stream_pair, _clogged_stream_pair)
 
 
-async def test_a_connection_carries_bytes_both_ways_and_ends_with_an_empty_read() -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # an address connected to directly; a name
+async def test_a_connection_carries_bytes_both_ways_and_ends_with_an_empty_read(host: str) -> None:
     async def echo_once(server: trio.SocketStream) -> None:
         async with server:
             await server.send_all(await server.receive_some())
@@ -39,11 +41,21 @@ async def test_a_connection_carries_bytes_both_ways_and_ends_with_an_empty_read(
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, echo_once, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        async with await open_tcp_stream("127.0.0.1", port) as stream:
+        async with await open_tcp_stream(host, port) as stream:
+            assert stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
             await stream.send_all(b"ping")
             assert await stream.receive_some() == b"ping"
             assert await stream.receive_some() == b""
         nursery.cancel_scope.cancel()
+
+
+async def test_a_refused_connection_to_an_address_is_an_os_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nobody listens on it
+    with pytest.raises(OSError, match=f"error connecting to 127.0.0.1:{port}") as refused:
+        await open_tcp_stream("127.0.0.1", port)
+    assert refused.value.errno == errno.ECONNREFUSED
 
 
 async def test_a_reset_by_the_peer_is_a_broken_stream() -> None:
