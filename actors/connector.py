@@ -442,6 +442,7 @@ class Connector:
         self._status_sender.start(nursery)
         try:
             self._report_status()
+            await self._look_again(nursery)  # what the state calls for from the start: limits, timers, ...
             while True:
                 item = await self._mailbox.next(self._hardware_event, self._next_deadline())
                 if item is not None:
@@ -1066,7 +1067,7 @@ class Connector:
         deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due(), self._energy_check()]
         deadlines.append(self._offer.until if self._offer is not None else math.inf)
         report_due = self._reporter.next_due()
-        if report_due is not None:
+        if report_due is not None and report_due > trio.current_time():  # one due already woke the sender
             deadlines.append(report_due)
         return min(deadlines)
 

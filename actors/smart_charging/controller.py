@@ -161,9 +161,10 @@ class SmartCharging:
         return self._installed
 
     def attach(self, connectors: Mapping[int, ChargingConnector]) -> None:
-        """The connectors whose power this charge point's profiles limit."""
+        """The connectors whose power this charge point's profiles limit, before they run (each looks at its
+        limits as it starts)."""
         self._connectors = dict(connectors)
-        self._changed()
+        self._valid_until = None
 
     async def load(self) -> None:
         """Take the profiles kept before this power-on; the TxProfiles are forgotten, as their transactions
