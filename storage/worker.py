@@ -9,7 +9,7 @@ batch, so the work that arrives while a batch runs becomes the next batch:
   and commits once: **group commit**. A job that raises is rolled back alone and its caller gets the
   exception; the others commit. Every caller is told only after the COMMIT, so when its ``await`` returns,
   its change is as durable as the connection's ``synchronous`` setting makes a commit.
-- :func:`read_batch` (the reader) runs each job in a read transaction of its own.
+- :func:`read_batch` (the reader) runs a batch in one read transaction.
 
 Reads on a separate connection never wait for the writer's fsync: in WAL mode readers and the writer do not
 block each other, and a read started after a write's ``await`` returned sees that write.
@@ -204,10 +204,19 @@ def commit_batch(connection: sqlite3.Connection, jobs: list[Job[Any]]) -> int:
 
 
 def read_batch(connection: sqlite3.Connection, jobs: list[Job[Any]]) -> int:
-    """Run each of ``jobs`` in a read transaction of its own (a consistent snapshot), committing nothing."""
-    for job in jobs:
-        connection.execute("BEGIN")
-        job.run(connection)
+    """Run ``jobs`` in one read transaction (a consistent snapshot), committing nothing.
+
+    The snapshot is taken once every job of the batch has been handed over, so each job sees every write
+    whose ``await`` returned before it was; one transaction for all of them saves two statements per job
+    when a fleet loads thousands of charge points' state at once. A job whose error ended the transaction
+    leaves the next one a new snapshot.
+    """
+    try:
+        for job in jobs:
+            if not connection.in_transaction:
+                connection.execute("BEGIN")
+            job.run(connection)
+    finally:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
     return 0

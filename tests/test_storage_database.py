@@ -18,6 +18,7 @@ import trio.testing
 
 from storage import Database, StorageError, open_database
 from storage.schema import MIGRATION_NAMES, MIGRATIONS
+from storage.worker import Job, read_batch
 
 
 @pytest.fixture
@@ -340,3 +341,33 @@ async def test_a_database_serves_successive_trio_runs(tmp_path: Path) -> None:
 
     assert await trio.to_thread.run_sync(in_another_run) == {"a": "1"}
     await database.aclose()
+
+
+async def test_a_batch_of_reads_shares_one_snapshot_and_a_failing_read_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "reads.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (n INTEGER)")
+    reader = sqlite3.connect(path, isolation_level=None)
+
+    def count(connection: sqlite3.Connection) -> int:
+        return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    def count_then_write_elsewhere(connection: sqlite3.Connection) -> int:
+        seen = count(connection)
+        with sqlite3.connect(path) as writer:  # a write committed while the batch runs
+            writer.execute("INSERT INTO t VALUES (1)")
+        return seen
+
+    def broken(connection: sqlite3.Connection) -> int:
+        raise ValueError("broken")
+
+    jobs = [Job(count_then_write_elsewhere), Job(broken), Job(count)]
+    assert read_batch(reader, jobs) == 0
+    assert [job.ran for job in jobs] == [True, True, True]
+    assert (jobs[0].outcome(), jobs[2].outcome()) == (0, 0)  # the batch's snapshot: before the write
+    with pytest.raises(ValueError, match="broken"):
+        jobs[1].outcome()
+    assert not reader.in_transaction
+    assert count(reader) == 1  # the next read sees it
+    reader.close()
