@@ -10,6 +10,8 @@ system task sleeps until the earliest deadline and then wakes every task whose d
 
 Deadlines are rounded up to :data:`TICK`, so that the sleepers due within one tick share one wake of that
 task: an alarm rings up to a tick late, never early. Cancelling a sleeping task works as for any trio sleep.
+:meth:`Alarm.ring` ends a sleep early: a CALL waits for its answer on an alarm that the reader rings (the
+answer timeout, nearly never reached, is the deadline), cheaper than an event inside a cancel scope.
 """
 
 import heapq
