@@ -1130,7 +1130,7 @@ class Connector:
             if request is not None and transaction is None:
                 nursery.start_soon(self._send_meter_values, request)
         if self._reporter.next_due() is not None:
-            self._status_sender.wake()
+            self._wake_status_sender()
 
     # --- status -----------------------------------------------------------------------------------------
 
@@ -1200,7 +1200,16 @@ class Connector:
         error = self._fault.error_code if self._fault is not None else ChargePointErrorCode.NO_ERROR
         info = self._fault.info if self._fault is not None else self._info
         self._reporter.changed(self._machine.status, error, info, self._clock.now(), trio.current_time())
-        self._status_sender.wake()
+        self._wake_status_sender()
+
+    def _wake_status_sender(self) -> None:
+        """Have the due StatusNotifications sent; offline, drop them at once (as the sender would), without
+        a task for them: a connector's first status at every power-on comes before the charge point is
+        accepted, and the resynchronisation after it reports the current one."""
+        if self._outbox.online:
+            self._status_sender.wake()
+        else:
+            self._reporter.due(trio.current_time())
 
     async def _send_status_reports(self) -> None:
         """Send due StatusNotifications in order while online; offline ones are history (spec 4.9)."""
