@@ -1067,7 +1067,7 @@ class Connector:
         deadlines = [self._sample_due(), self._preparing_timeout(), self._aligned_due(), self._energy_check()]
         deadlines.append(self._offer.until if self._offer is not None else math.inf)
         report_due = self._reporter.next_due()
-        if report_due is not None and report_due > trio.current_time():  # one due already woke the sender
+        if report_due is not None and report_due > trio.current_time():  # a due one was sent on or dropped
             deadlines.append(report_due)
         return min(deadlines)
 

@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import struct
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -254,6 +255,14 @@ async def test_our_ping_waits_for_the_pong_with_its_payload(autojump_clock: trio
         nursery.cancel_scope.cancel()
 
 
+async def ping_noting_when(
+    connection: Connection, meanwhile: Callable[[], Awaitable[object]], results: list[tuple[bool, float]]
+) -> None:
+    """Ping with ``meanwhile`` (pong timeout 5 s) and note whether the pong came, and when ping returned."""
+    result = await connection.ping(pong_timeout=5, meanwhile=meanwhile)
+    results.append((result, trio.current_time()))
+
+
 async def test_what_runs_while_the_pong_is_on_its_way_is_cut_short_only_if_the_pong_is_late(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -268,10 +277,7 @@ async def test_what_runs_while_the_pong_is_on_its_way_is_cut_short_only_if_the_p
             await trio.sleep(20)  # its answer is slow: longer than the pong timeout
             finished.append(trio.current_time())
 
-        async def ping() -> None:
-            result = await connection.ping(pong_timeout=5, meanwhile=heartbeat)
-            results.append((result, trio.current_time()))
-
+        ping = functools.partial(ping_noting_when, connection, heartbeat, results)
         nursery.start_soon(ping)
         final, opcode, payload = await csms.frame()
         assert (final, opcode) == (True, PING)
@@ -301,11 +307,7 @@ async def test_a_ping_held_for_what_runs_meanwhile_goes_out_with_its_first_messa
             await trio.sleep(3)  # sends nothing for 3 s: the ping waits with it
             await connection.send('[2,"1","Heartbeat",{}]')
 
-        async def ping() -> None:
-            result = await connection.ping(pong_timeout=5, meanwhile=heartbeat)
-            results.append((result, trio.current_time()))
-
-        nursery.start_soon(ping)
+        nursery.start_soon(ping_noting_when, connection, heartbeat, results)
         final, opcode, payload = await csms.frame()
         assert (final, opcode, trio.current_time()) == (True, PING, 3)
         assert await csms.frame() == (True, TEXT, b'[2,"1","Heartbeat",{}]')
@@ -317,11 +319,7 @@ async def test_a_ping_held_for_what_runs_meanwhile_goes_out_with_its_first_messa
         async def nothing() -> None:
             await trio.sleep(2)
 
-        async def ping_with_nothing() -> None:
-            result = await connection.ping(pong_timeout=5, meanwhile=nothing)
-            results.append((result, trio.current_time()))
-
-        nursery.start_soon(ping_with_nothing)  # at 7.5: meanwhile sends nothing, the ping goes at 9.5
+        nursery.start_soon(ping_noting_when, connection, nothing, results)  # at 7.5: the ping goes at 9.5
         assert ((await csms.frame())[1], trio.current_time()) == (PING, 9.5)
         await trio.sleep(10)
         assert results == [(True, 7.5), (False, 14.5)]
