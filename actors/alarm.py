@@ -17,10 +17,12 @@ answer timeout, nearly never reached, is the deadline), cheaper than an event in
 import heapq
 import itertools
 import math
+from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
-__all__ = ["TICK", "Alarm"]
+__all__ = ["TICK", "Alarm", "Countdown"]
 
 TICK = 1 / 16
 """Seconds: the deadlines of alarms are rounded up to a multiple of this (a binary fraction, so whole
@@ -40,8 +42,7 @@ class Alarm:
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until ``deadline`` (trio time, rounded up to :data:`TICK`) or :meth:`ring`, whichever is
         first; a checkpoint, cancellable like ``trio.sleep_until``."""
-        if math.isfinite(deadline):
-            deadline = math.ceil(deadline / TICK) * TICK
+        deadline = _on_tick(deadline)
         if deadline <= trio.current_time():
             await trio.lowlevel.checkpoint()
             return
@@ -73,20 +74,63 @@ class Alarm:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
+class Countdown:
+    """Calls a function when a deadline comes (rounded up to :data:`TICK`), unless stopped first.
+
+    A timeout that nearly never runs out, without a task or a cancel scope of its own: starting and stopping
+    it costs a push on the alarms' heap (a stopped entry is dropped when it comes to the top). The function
+    runs in the alarms' task: it must not block or raise (cancel a scope, ring an alarm).
+    """
+
+    __slots__ = ("_expire", "_number")
+
+    def __init__(self, expire: Callable[[], object]) -> None:
+        self._expire = expire
+        self._number = 0
+        """The number of the running countdown's entry in the heap of deadlines (0: not running)."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the countdown was started and has neither run out nor been stopped."""
+        return self._number != 0
+
+    def start(self, deadline: float) -> None:
+        """Run out at ``deadline`` (trio time, up to a tick later), in place of any earlier start."""
+        self._number = _clock().add(_on_tick(deadline), self)
+
+    def stop(self) -> None:
+        """Do not run out (no effect if it is not running)."""
+        self._number = 0
+
+    def _ring_entry(self, number: int) -> None:
+        if number == self._number:
+            self._number = 0
+            self._expire()
+
+
+class _Entry(Protocol):
+    def _ring_entry(self, number: int) -> None: ...
+
+
+def _on_tick(deadline: float) -> float:
+    """``deadline`` rounded up to a multiple of :data:`TICK`."""
+    return math.ceil(deadline / TICK) * TICK if math.isfinite(deadline) else deadline
+
+
 class _AlarmClock:
     """The deadlines of one trio run's alarms, and the system task that rings them."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Alarm]] = []
+        self._heap: list[tuple[float, int, _Entry]] = []
         self._numbers = itertools.count(1)
         self._sleep: trio.CancelScope | None = None
         """The ringing task's sleep, until the earliest deadline known when it began."""
         trio.lowlevel.spawn_system_task(self._ring_when_due, name="actors.alarm")
 
-    def add(self, deadline: float, alarm: Alarm) -> int:
-        """Ring ``alarm`` at ``deadline``; the number of this entry."""
+    def add(self, deadline: float, entry: _Entry) -> int:
+        """Ring ``entry`` (an alarm or a countdown) at ``deadline``; the number of this entry."""
         number = next(self._numbers)
-        heapq.heappush(self._heap, (deadline, number, alarm))
+        heapq.heappush(self._heap, (deadline, number, entry))
         sleep = self._sleep
         if sleep is not None and deadline < sleep.deadline:
             sleep.deadline = deadline
@@ -101,8 +145,8 @@ class _AlarmClock:
             self._sleep = None
             now = trio.current_time()
             while heap and heap[0][0] <= now:
-                _, number, alarm = heapq.heappop(heap)
-                alarm._ring_entry(number)
+                _, number, entry = heapq.heappop(heap)
+                entry._ring_entry(number)
 
 
 _CLOCK: trio.lowlevel.RunVar[_AlarmClock] = trio.lowlevel.RunVar("actors.alarm")

@@ -36,6 +36,9 @@ class WallClock:
         ``now + round_trip``. A clock that reads outside that span is set to its nearer end; one inside is
         left alone, so that an answer that was slow to come back does not set the clock back (which would
         make the timestamps of transaction messages go backwards)."""
+        earliest_posix = now.timestamp()
+        if earliest_posix < self.timestamp() < earliest_posix + round_trip:
+            return  # well inside (the usual answer): no datetime arithmetic
         earliest = now.astimezone(UTC)
         latest = earliest + timedelta(seconds=max(0.0, round_trip))
         self._reference_wall = min(max(self.now(), earliest), latest)

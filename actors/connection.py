@@ -39,6 +39,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from actors.alarm import Alarm, Countdown
 from actors.quick_lock import QuickLock
 from actors.socket_stream import open_tcp_stream
 
@@ -152,9 +153,8 @@ class Connection(trio.abc.AsyncResource):
         """The frames of a message that has not ended yet."""
         self._size = 0
         self._pings = 0
-        self._pong: tuple[bytes, trio.Event, trio.CancelScope, float] | None = None
-        """The payload of the ping waiting for its pong, what its pong sets, the scope of its timeout, and
-        the timeout."""
+        self._pong: _AwaitedPong | None = None
+        """The ping waiting for its pong."""
         self._held: bytes | None = None
         """The frame of a ping that goes out with the next message."""
         self._closer: trio.Event | None = None
@@ -180,7 +180,8 @@ class Connection(trio.abc.AsyncResource):
     async def ping(
         self, *, pong_timeout: float, meanwhile: Callable[[], Awaitable[object]] | None = None
     ) -> bool:
-        """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds.
+        """Send a WebSocket ping; whether its pong came back within ``pong_timeout`` seconds (the timeout ends
+        on a tick of :mod:`actors.alarm`, up to 1/16 s late).
 
         ``meanwhile`` runs while the pong is on its way (a Heartbeat, say, so that one wake and one round
         trip do both): the ping goes out with the first message it sends, in one write (or once it returns,
@@ -189,23 +190,25 @@ class Connection(trio.abc.AsyncResource):
         anything else.
         """
         self._pings += 1
-        payload = self._pings.to_bytes(4, "big")
-        arrived = trio.Event()
-        with trio.CancelScope() as waiting:
-            self._pong = (payload, arrived, waiting, pong_timeout)
-            try:
-                await self._hold(Ping(payload))
-                if meanwhile is not None:
+        pong = _AwaitedPong(self._pings.to_bytes(4, "big"), pong_timeout)
+        self._pong = pong
+        try:
+            await self._hold(Ping(pong.payload))
+            if meanwhile is not None:
+                with trio.CancelScope() as pong.meanwhile:
                     await meanwhile()
-                if self._held is not None:
-                    await self._send(None)
-                await arrived.wait()
-            finally:
-                self._pong = None
-                self._held = None
+                pong.meanwhile = None
+            if self._held is not None:
+                await self._send(None)
+            if not (pong.arrived or pong.late or self._lost is not None):  # meanwhile checkpointed already
+                await pong.alarm.sleep_until(math.inf)
+        finally:
+            pong.countdown.stop()
+            self._pong = None
+            self._held = None
         if self._lost is not None:
             raise ConnectionLost(self._lost)
-        return arrived.is_set()
+        return pong.arrived
 
     async def close(self, reason: str = "") -> None:
         """Close the connection politely (normal closure, with ``reason``), giving up after a short while,
@@ -229,10 +232,8 @@ class Connection(trio.abc.AsyncResource):
         if isinstance(event, Ping):
             await self._send_quietly(event.response())
         elif isinstance(event, Pong):
-            if self._pong is not None and self._pong[0] == event.payload:
-                _, arrived, waiting, _ = self._pong
-                arrived.set()
-                waiting.deadline = math.inf  # in time: what runs meanwhile may take its own time
+            if self._pong is not None and self._pong.payload == event.payload:
+                self._pong.come()
         elif isinstance(event, CloseConnection):
             if self._protocol.state is not ConnectionState.CLOSED:
                 # the Central System closes (answer it), or its bytes broke the protocol (tell it why)
@@ -307,22 +308,53 @@ class Connection(trio.abc.AsyncResource):
             await self._send(event)
 
     def _start_pong_timeout(self) -> None:
-        """The held ping goes out now: its pong is due within the timeout (set before the send, during which
-        the pong may already come in and lift it)."""
+        """The held ping goes out now: its pong is due within the timeout (started before the send, during
+        which the pong may already come in and stop it)."""
         if self._pong is not None:
-            _, _, waiting, timeout = self._pong
-            waiting.deadline = trio.current_time() + timeout
+            self._pong.countdown.start(trio.current_time() + self._pong.timeout)
 
     def _end(self, code: int, reason: str | None) -> None:
         if self._lost is None:
             self._lost = _closed_text(code, reason)
         if self._pong is not None:
-            self._pong[1].set()
+            self._pong.alarm.ring()
         self._wake_closer()
 
     def _wake_closer(self) -> None:
         if self._closer is not None:
             self._closer.set()
+
+
+class _AwaitedPong:
+    """Our ping on its way: whether its pong came or is late, and how its waiter learns of either."""
+
+    __slots__ = ("alarm", "arrived", "countdown", "late", "meanwhile", "payload", "timeout")
+
+    def __init__(self, payload: bytes, timeout: float) -> None:
+        self.payload = payload
+        self.timeout = timeout
+        self.arrived = False
+        self.late = False
+        self.meanwhile: trio.CancelScope | None = None
+        """The scope of what runs while the pong is on its way, until it returns."""
+        self.alarm = Alarm()
+        """Wakes the waiter after ``meanwhile``: rung by the pong, its lateness or the connection's end."""
+        self.countdown = Countdown(self._run_out)
+        """The pong timeout, from the moment the ping goes out."""
+
+    def come(self) -> None:
+        """The pong is in (if not late already): what runs meanwhile may take its own time now."""
+        if self.late:
+            return
+        self.arrived = True
+        self.countdown.stop()
+        self.alarm.ring()
+
+    def _run_out(self) -> None:
+        self.late = True
+        if self.meanwhile is not None:
+            self.meanwhile.cancel()
+        self.alarm.ring()
 
 
 def _closed_text(code: int, reason: str | None) -> str:

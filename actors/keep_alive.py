@@ -43,9 +43,11 @@ class KeepAlive:
         "_configuration",
         "_connection",
         "_heartbeat",
+        "_heartbeat_interval",
         "_heartbeats",
         "_link",
         "_ping_from",
+        "_ping_interval",
         "_pong_timeout",
     )
 
@@ -68,6 +70,9 @@ class KeepAlive:
         self._ping_from = trio.current_time()
         """When the ping interval began: at the connection, the last pong (or its timeout), the Heartbeat sent
         with the last ping, the start of the Heartbeats, a configuration change."""
+        self._ping_interval = 0
+        self._heartbeat_interval = 0
+        self._read_intervals()
         self._alarm = Alarm()
 
     def start_heartbeats(self) -> None:
@@ -79,6 +84,7 @@ class KeepAlive:
     def configuration_changed(self) -> None:
         """The configuration changed: the ping interval starts again, and both intervals are read again."""
         self._ping_from = trio.current_time()
+        self._read_intervals()
         self._wake()
 
     async def run(self) -> None:
@@ -92,12 +98,16 @@ class KeepAlive:
             elif now >= self._heartbeat_at():
                 await self._heartbeat()
 
+    def _read_intervals(self) -> None:
+        self._ping_interval = self._configuration.integer("WebSocketPingInterval")
+        self._heartbeat_interval = self._configuration.integer("HeartbeatInterval")
+
     def _ping_at(self) -> float:
-        interval = self._configuration.integer("WebSocketPingInterval")
+        interval = self._ping_interval
         return self._ping_from + interval if interval > 0 else math.inf
 
     def _heartbeat_at(self) -> float:
-        interval = self._configuration.integer("HeartbeatInterval")
+        interval = self._heartbeat_interval
         return self._link.last_sent + interval if self._heartbeats and interval > 0 else math.inf
 
     async def _ping(self, *, with_heartbeat: bool) -> None:

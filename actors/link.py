@@ -112,14 +112,14 @@ class Link:
             unique_id, text = self._session.call(request)
             self._awaiting_answer = True
             self._answer = None
-            sending_at, sent_at = (0.0 if counts is None else trio.current_time()), None
+            sending_at, sent_at = trio.current_time(), None
             try:
                 await self._send(text)
                 sent_at = sending_at
                 if counts is not None:
                     counts.sent += 1
                 if self._answer is None and self.lost_reason is None:  # else it came while we sent
-                    await self._answer_alarm.sleep_until(trio.current_time() + self._answer_timeout)
+                    await self._answer_alarm.sleep_until(sending_at + self._answer_timeout)
             except trio.Cancelled:
                 self._session.give_up()  # whoever calls next on this link must not find it outstanding
                 if counts is not None and sent_at is not None:

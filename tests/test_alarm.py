@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.alarm import TICK, Alarm
+from actors.alarm import TICK, Alarm, Countdown
 
 
 async def test_a_sleep_ends_at_its_deadline_rounded_up_to_the_tick_never_early(
@@ -125,3 +125,34 @@ async def test_the_sleepers_due_within_one_tick_are_woken_by_one_step_of_the_ala
     trio.lowlevel.remove_instrument(steps)
     assert woke == [60 + TICK] * 100
     assert steps.steps == 1
+
+
+async def test_a_countdown_runs_out_at_its_deadline_rounded_up_to_the_tick_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ran_out: list[float] = []
+    countdown = Countdown(lambda: ran_out.append(trio.current_time()))
+    assert not countdown.running
+    countdown.start(10.01)
+    assert countdown.running
+    await trio.sleep(20)
+    assert ran_out == [10 + TICK]
+    assert not countdown.running
+
+
+async def test_a_stopped_or_restarted_countdown_does_not_run_out_at_its_first_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ran_out: list[float] = []
+    countdown = Countdown(lambda: ran_out.append(trio.current_time()))
+    countdown.start(5)
+    await trio.sleep(4)
+    countdown.stop()
+    assert not countdown.running
+    await trio.sleep(10)
+    assert ran_out == []
+    countdown.start(20)  # at 14
+    await trio.sleep(1)
+    countdown.start(30)  # at 15: in place of 20
+    await trio.sleep(20)
+    assert ran_out == [30]
