@@ -389,21 +389,20 @@ class ChargePoint:
         """One power-on: load the persistent state, then connect, register and serve until a reboot."""
         self._outbox.power_on()
         self._reported_condition = None
-        await self._load_configuration()
+        kept = await self._state.load_power_on()
+        await self._load_configuration(kept.configuration)
         self.registration = Registration()
         self._reboot_requested = None
-        availability = await self._state.load_availability()
-        interrupted = await self._state.load_transactions()
-        meters = await self._state.load_meters()
+        availability, interrupted, meters = kept.availability, kept.transactions, kept.meters
         used = {record["reservation_id"] for record in interrupted.values() if "reservation_id" in record}
         self.reservations = await ReservationBook.load(
-            self._state, self.clock, used=used, name=self.settings.charge_point_id
+            self._state, self.clock, kept.reservations, used=used, name=self.settings.charge_point_id
         )
         self.operative = availability.get(0, OPERATIVE) == OPERATIVE
         self.smart_charging = SmartCharging(
             self._state, self.configuration, self.clock, connectors=self.settings.connectors
         )
-        await self.smart_charging.load()
+        await self.smart_charging.load(kept.charging_profiles)
         self.connectors = {
             number: Connector(
                 number,
@@ -441,7 +440,7 @@ class ChargePoint:
                 self._aligned_values.wake()
                 if self.storage_health.failing:
                     self._storage_retry.wake()
-                await self._firmware.power_on(nursery)
+                self._firmware.power_on(nursery, kept.firmware)
                 self._diagnostics.power_on(nursery)
                 await self._stay_connected()
                 nursery.cancel_scope.cancel()
@@ -469,9 +468,9 @@ class ChargePoint:
         _log.info("%s: rebooting", self.settings.charge_point_id)
         self._power_on_scope.cancel()
 
-    async def _load_configuration(self) -> None:
-        """The configuration as kept; at the first boot, the settings' values are kept as the start."""
-        saved = await self._state.load_configuration()
+    async def _load_configuration(self, saved: dict[str, str]) -> None:
+        """The configuration as kept (``saved``); at the first boot, the settings' values are kept as the
+        start."""
         definitions = configuration_keys(self.settings.connectors, self._measurands())
         if not saved:
             try:

@@ -48,7 +48,7 @@ from actors.ocpp import FirmwareStatus, FirmwareStatusNotificationRequest, Updat
 from actors.outbox import Offline, Outbox
 from actors.storage_health import until_written
 from actors.transfer import RetryPlan, TransferFailed, download, with_retries
-from storage import ChargePointState, StorageError
+from storage import ChargePointState, FirmwareRecord, StorageError
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -201,14 +201,14 @@ class FirmwareUpdates:
         """The status of the update in progress, ``Idle`` if there is none (what TriggerMessage reports)."""
         return self._status if is_busy(self._status) else FirmwareStatus.IDLE
 
-    async def power_on(self, nursery: trio.Nursery) -> None:
-        """Begin a power-on: load the installed version, report (in ``nursery``) an installation the reboot
-        completed, and carry out in ``nursery`` the updates :meth:`update` is given, until :meth:`power_off`.
+    def power_on(self, nursery: trio.Nursery, record: FirmwareRecord | None) -> None:
+        """Begin a power-on: take the installed version (``record``, as the state's ``load_firmware`` returns
+        it), report (in ``nursery``) an installation the reboot completed, and carry out in ``nursery`` the
+        updates :meth:`update` is given, until :meth:`power_off`.
         """
         self._status = FirmwareStatus.IDLE
         self._job = None
         self._accepted = trio.Event()
-        record = await self._state.load_firmware()
         self.version = record.version if record is not None else None
         self._nursery = nursery
         if record is not None and not record.reported:

@@ -43,7 +43,7 @@ from actors.reservation import (
     reserve_now_status,
     shows_reserved,
 )
-from storage import ChargePointState, StorageError
+from storage import ChargePointState, JsonObject, StorageError
 
 __all__ = ["ReservationBook"]
 
@@ -88,14 +88,21 @@ class ReservationBook:
 
     @classmethod
     async def load(
-        cls, state: ChargePointState, clock: WallClock, *, used: Collection[int] = (), name: str = ""
+        cls,
+        state: ChargePointState,
+        clock: WallClock,
+        kept: Mapping[int, JsonObject],
+        *,
+        used: Collection[int] = (),
+        name: str = "",
     ) -> "ReservationBook":
-        """The book of the reservations ``state`` keeps, but for those it forgets now: the ``used`` ones (a
-        transaction that a power cut interrupted started with them), the expired ones and any it cannot read.
+        """The book of the reservations ``state`` keeps (``kept``, as its ``load_reservations`` returns them),
+        but for those it forgets now: the ``used`` ones (a transaction that a power cut interrupted started
+        with them), the expired ones and any it cannot read.
         """
         now = clock.now()
         valid = []
-        for reservation_id, body in (await state.load_reservations()).items():
+        for reservation_id, body in kept.items():
             try:
                 reservation = Reservation.from_json(body)
             except RemoteProtocolError as problem:

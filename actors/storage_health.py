@@ -53,6 +53,7 @@ from storage import (
     FirmwareRecord,
     JsonObject,
     MeterRecord,
+    PowerOnState,
     QueuedMessage,
     StorageError,
 )
@@ -160,6 +161,9 @@ class WatchedState:
 
     async def check_writable(self) -> None:
         await self._watched("check", self._state.check_writable())
+
+    async def load_power_on(self) -> PowerOnState:
+        return await self._watched("power-on state", self._state.load_power_on())
 
     async def load_configuration(self) -> dict[str, str]:
         return await self._watched("configuration", self._state.load_configuration())

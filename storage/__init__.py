@@ -15,6 +15,7 @@ from storage.errors import StorageError
 from storage.firmware import FirmwareRecord
 from storage.inspect import ChargePointSummary, ConnectorSummary, inspect_database
 from storage.memory import MemoryStorage
+from storage.power_on import PowerOnState
 from storage.queue import QueuedMessage
 from storage.state import ChargePointState, Storage
 
@@ -28,6 +29,7 @@ __all__ = [
     "JsonObject",
     "MemoryStorage",
     "MeterRecord",
+    "PowerOnState",
     "QueuedMessage",
     "SqliteChargePointState",
     "Storage",

@@ -2,8 +2,9 @@
 
 Each method is one read (on the reader thread) or one atomic change (group-committed by the writer thread)
 of the functions in ``storage.queue``, ``storage.cache``, ``storage.local_list``, ``storage.connectors``,
-``storage.configuration`` and ``storage.firmware``. Values are encoded here, on the event loop, so that a
-body that is not JSON fails in its caller before anything is written.
+``storage.configuration`` and ``storage.firmware`` (``storage.power_on`` reads several of them at once).
+Values are encoded here, on the event loop, so that a body that is not JSON fails in its caller before
+anything is written.
 """
 
 from collections.abc import Collection, Mapping
@@ -19,6 +20,7 @@ from storage import (
     counters,
     firmware,
     local_list,
+    power_on,
     queue,
     reservations,
 )
@@ -55,6 +57,9 @@ class SqliteChargePointState:
 
     async def check_writable(self) -> None:
         await self._database.write(partial(counters.touch, charge_point_id=self._id))
+
+    async def load_power_on(self) -> power_on.PowerOnState:
+        return await self._database.read(partial(power_on.load, charge_point_id=self._id))
 
     async def load_configuration(self) -> dict[str, str]:
         return await self._database.read(partial(configuration.load, charge_point_id=self._id))

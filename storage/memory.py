@@ -14,6 +14,7 @@ from storage.cache import CacheEntry, is_valid
 from storage.connectors import MeterRecord
 from storage.encoding import JsonObject, dump_json, id_tag_key, instant_from_text, instant_to_text, load_json
 from storage.firmware import FirmwareRecord
+from storage.power_on import PowerOnState
 from storage.queue import QueuedMessage, overflow_victim
 from storage.state import ChargePointState
 
@@ -76,6 +77,18 @@ class MemoryChargePointState:
     async def check_writable(self) -> None:
         """Memory always takes writes."""
         await trio.lowlevel.checkpoint()
+
+    async def load_power_on(self) -> PowerOnState:
+        await trio.lowlevel.checkpoint()
+        return PowerOnState(
+            configuration=dict(self._configuration),
+            availability=dict(self._availability),
+            transactions=self._loaded_transactions(),
+            meters=self._loaded_meters(),
+            reservations=self._loaded_reservations(),
+            charging_profiles=self._loaded_charging_profiles(),
+            firmware=self._firmware,
+        )
 
     async def load_configuration(self) -> dict[str, str]:
         """The configuration values changed since the first boot, by key."""
@@ -239,6 +252,9 @@ class MemoryChargePointState:
 
     async def load_reservations(self) -> dict[int, JsonObject]:
         await trio.lowlevel.checkpoint()
+        return self._loaded_reservations()
+
+    def _loaded_reservations(self) -> dict[int, JsonObject]:
         kept = sorted(self._reservations.items())
         return {reservation_id: load_json(body) for reservation_id, body in kept}
 
@@ -255,6 +271,9 @@ class MemoryChargePointState:
 
     async def load_charging_profiles(self) -> dict[int, JsonObject]:
         await trio.lowlevel.checkpoint()
+        return self._loaded_charging_profiles()
+
+    def _loaded_charging_profiles(self) -> dict[int, JsonObject]:
         return {profile_id: load_json(body) for profile_id, body in sorted(self._charging_profiles.items())}
 
     async def save_charging_profile(
@@ -288,6 +307,9 @@ class MemoryChargePointState:
 
     async def load_transactions(self) -> dict[int, JsonObject]:
         await trio.lowlevel.checkpoint()
+        return self._loaded_transactions()
+
+    def _loaded_transactions(self) -> dict[int, JsonObject]:
         return {connector_id: load_json(text) for connector_id, text in self._transactions.items()}
 
     async def delete_transaction(self, connector_id: int) -> None:
@@ -303,6 +325,9 @@ class MemoryChargePointState:
 
     async def load_meters(self) -> dict[int, MeterRecord]:
         await trio.lowlevel.checkpoint()
+        return self._loaded_meters()
+
+    def _loaded_meters(self) -> dict[int, MeterRecord]:
         return {
             connector_id: MeterRecord(
                 energy_wh=energy_wh, reading=load_json(reading), at=instant_from_text(at)

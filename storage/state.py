@@ -14,6 +14,7 @@ from storage.cache import CacheEntry
 from storage.connectors import MeterRecord
 from storage.encoding import JsonObject
 from storage.firmware import FirmwareRecord
+from storage.power_on import PowerOnState
 from storage.queue import QueuedMessage
 
 
@@ -35,6 +36,12 @@ class ChargePointState(Protocol):
     async def check_writable(self) -> None:
         """A write that keeps nothing: returns if the storage takes writes now, else raises ``StorageError``
         as any write would (a read-only file, a full disk)."""
+        ...
+
+    async def load_power_on(self) -> PowerOnState:
+        """What a power-on starts from, in one read: the configuration, the connectors' availability, open
+        transactions and meters, the reservations, the charging profiles and the firmware (each part as its
+        own load below returns it)."""
         ...
 
     async def load_configuration(self) -> dict[str, str]:

@@ -44,6 +44,7 @@ WRITES = frozenset(
 
 READS = frozenset(
     {
+        "load_power_on",
         "load_configuration",
         "head",
         "depth",

@@ -317,6 +317,6 @@ async def test_the_book_forgets_used_expired_and_unreadable_reservations_at_powe
     for item in (kept, used, gone):
         await state.save_reservation(item.reservation_id, item.to_json())
     await state.save_reservation(4, {"connectorId": "one"})
-    book = await ReservationBook.load(state, clock, used={2})
+    book = await ReservationBook.load(state, clock, await state.load_reservations(), used={2})
     assert book.reservations == (kept,)
     assert await state.load_reservations() == {1: kept.to_json()}

@@ -307,3 +307,43 @@ async def test_availability_transactions_and_meters_round_trip(backend: Backend)
     assert meters[1].at == at + timedelta(seconds=10)
     assert meters[1].at.tzinfo is UTC
     assert await backend.state("CP-2").load_availability() == {}
+
+
+async def test_the_power_on_read_returns_what_each_load_returns(backend: Backend) -> None:
+    state = backend.state()
+    empty = await state.load_power_on()
+    assert empty == storage.PowerOnState(
+        configuration={},
+        availability={},
+        transactions={},
+        meters={},
+        reservations={},
+        charging_profiles={},
+        firmware=None,
+    )
+    await state.save_configuration("HeartbeatInterval", "300")
+    await state.save_availability(0, "Inoperative")
+    await state.save_transaction(1, {"local": -1, "id_tag": "TAG"})
+    await state.save_meter(2, 1234.5, {"timestamp": "2025-03-01T12:00:00Z"}, T0)
+    await state.save_reservation(7, {"connectorId": 1, "idTag": "TAG"})
+    await state.save_charging_profile(3, {"chargingProfileId": 3, "stackLevel": 0})
+    await state.save_firmware("2.0.0", reported=False)
+    await backend.reopen()
+    state = backend.state()
+    kept = await state.load_power_on()
+    assert kept == storage.PowerOnState(
+        configuration=await state.load_configuration(),
+        availability=await state.load_availability(),
+        transactions=await state.load_transactions(),
+        meters=await state.load_meters(),
+        reservations=await state.load_reservations(),
+        charging_profiles=await state.load_charging_profiles(),
+        firmware=await state.load_firmware(),
+    )
+    assert kept.configuration == {"HeartbeatInterval": "300"}
+    assert kept.availability == {0: "Inoperative"}
+    assert kept.transactions == {1: {"local": -1, "id_tag": "TAG"}}
+    assert kept.meters[2].energy_wh == 1234.5
+    assert kept.reservations == {7: {"connectorId": 1, "idTag": "TAG"}}
+    assert kept.charging_profiles == {3: {"chargingProfileId": 3, "stackLevel": 0}}
+    assert kept.firmware == storage.FirmwareRecord(version="2.0.0", reported=False)

@@ -166,10 +166,10 @@ class SmartCharging:
         self._connectors = dict(connectors)
         self._valid_until = None
 
-    async def load(self) -> None:
-        """Take the profiles kept before this power-on; the TxProfiles are forgotten, as their transactions
-        ended with the power."""
-        kept = [_from_body(body) for _, body in sorted((await self._state.load_charging_profiles()).items())]
+    async def load(self, bodies: Mapping[int, JsonObject]) -> None:
+        """Take the profiles kept before this power-on (``bodies``, as the state's ``load_charging_profiles``
+        returns them); the TxProfiles are forgotten, as their transactions ended with the power."""
+        kept = [_from_body(body) for _, body in sorted(bodies.items())]
         ended = [item.id for item in kept if item.purpose is ChargingProfilePurposeType.TX_PROFILE]
         if ended:
             try:
