@@ -430,14 +430,14 @@ class ChargePoint:
         on_demand = (self._rebooter, self._aligned_values, self._storage_retry, self._condition_report)
         async with trio.open_nursery() as nursery:
             self._power_on_scope = nursery.cancel_scope
-            self._outbox.start(nursery)
+            self._outbox.start(nursery, queued=kept.queue_depth)
             for connector in self.connectors.values():
                 nursery.start_soon(connector.run, nursery)
             self.reservations.start(nursery)
             for task in on_demand:
                 task.start(nursery)
             try:
-                self._aligned_values.wake()
+                self._look_at_aligned_values()
                 if self.storage_health.failing:
                     self._storage_retry.wake()
                 self._firmware.power_on(nursery, kept.firmware)
@@ -626,6 +626,12 @@ class ChargePoint:
 
     def _aligned_interval(self) -> int:
         return self.configuration.integer("ClockAlignedDataInterval")
+
+    def _look_at_aligned_values(self) -> None:
+        """Have the clock-aligned MeterValues look at their interval again, if they have something to do:
+        an interval set, or a run under way (that the change may end)."""
+        if self._aligned_interval() > 0 or self._aligned_values.running:
+            self._aligned_values.wake()
 
     def _main_meter(self, item: MeasurandItem) -> Reading | None:
         """The grid connection's reading: sums of energy, power and current; the voltage of the supply."""
@@ -1148,7 +1154,7 @@ class ChargePoint:
         self._apply_limits()
         if self._keep_alive is not None:
             self._keep_alive.configuration_changed()
-        self._aligned_values.wake()
+        self._look_at_aligned_values()
         for connector in self.connectors.values():
             await connector.send(ConfigurationChanged())
 

@@ -173,8 +173,6 @@ class Outbox:
         self._name = name
         self._link: Link | None = None
         self._sender = OnDemandTask(self._send_queue, name=f"{name} outbox")
-        self._count_queue = False
-        """The sender has yet to count the queue of this power-on (for ``statistics``)."""
         self._queued = False
         """A message was committed since the sender last read the head of the queue."""
         self._next: tuple[QueuedMessage, Request] | None = None
@@ -209,11 +207,14 @@ class Outbox:
         """Whether a connection is up and the Central System has accepted the charge point."""
         return self._link is not None
 
-    def start(self, nursery: trio.Nursery) -> None:
-        """Deliver the queue in ``nursery`` (the power-on's) from now on; the sender looks at it now."""
-        self._count_queue = self._statistics is not None
+    def start(self, nursery: trio.Nursery, *, queued: int) -> None:
+        """Deliver the queue in ``nursery`` (the power-on's) from now on; ``queued`` is how many messages it
+        held at power-on (the state's ``depth``): if any, the sender looks at them now."""
+        if self._statistics is not None:
+            self._statistics.queue_is(queued)
         self._next = None
-        self._sender.wake()
+        if queued:
+            self._sender.wake()
         self._sender.start(nursery)
 
     def stop(self) -> None:
@@ -326,9 +327,6 @@ class Outbox:
 
     async def _send_queue(self) -> None:
         """The sender: deliver the queue, one message at a time, until it is empty or no connection is up."""
-        if self._count_queue and self._statistics is not None:  # what the queue held at power-on
-            self._count_queue = False
-            self._statistics.queue_is(await self._written(self._state.depth))
         while True:
             ready, self._next = self._next, None
             if ready is None:

@@ -88,6 +88,7 @@ class MemoryChargePointState:
             reservations=self._loaded_reservations(),
             charging_profiles=self._loaded_charging_profiles(),
             firmware=self._firmware,
+            queue_depth=len(self._queue),
         )
 
     async def load_configuration(self) -> dict[str, str]:

@@ -4,7 +4,7 @@ import sqlite3
 
 import attrs
 
-from storage import charging_profiles, configuration, connectors, firmware, reservations
+from storage import charging_profiles, configuration, connectors, firmware, queue, reservations
 from storage.connectors import MeterRecord
 from storage.encoding import JsonObject
 from storage.firmware import FirmwareRecord
@@ -30,6 +30,8 @@ class PowerOnState:
     """Every charging profile kept, by chargingProfileId (``load_charging_profiles``)."""
     firmware: FirmwareRecord | None
     """The firmware a firmware update installed, if any did (``load_firmware``)."""
+    queue_depth: int
+    """How many messages the offline queue holds (``depth``)."""
 
 
 def load(connection: sqlite3.Connection, charge_point_id: str) -> PowerOnState:
@@ -42,4 +44,5 @@ def load(connection: sqlite3.Connection, charge_point_id: str) -> PowerOnState:
         reservations=reservations.load(connection, charge_point_id),
         charging_profiles=charging_profiles.load(connection, charge_point_id),
         firmware=firmware.load(connection, charge_point_id),
+        queue_depth=queue.depth(connection, charge_point_id),
     )

@@ -40,8 +40,8 @@ class ChargePointState(Protocol):
 
     async def load_power_on(self) -> PowerOnState:
         """What a power-on starts from, in one read: the configuration, the connectors' availability, open
-        transactions and meters, the reservations, the charging profiles and the firmware (each part as its
-        own load below returns it)."""
+        transactions and meters, the reservations, the charging profiles, the firmware and the depth of the
+        offline queue (each part as its own method below returns it)."""
         ...
 
     async def load_configuration(self) -> dict[str, str]:

@@ -53,9 +53,9 @@ async def test_no_sender_while_the_queue_is_empty_or_no_connection_is_up(
     box = outbox(state)
     link = FakeLink()
     async with trio.open_nursery() as nursery:
-        box.start(nursery)
+        box.start(nursery, queued=await state.depth())
         await trio.testing.wait_all_tasks_blocked()
-        assert not nursery.child_tasks, "an empty queue at power-on: the sender looked and ended"
+        assert not nursery.child_tasks, "an empty queue at power-on: no sender"
         await commit(box, meter_values(1))
         await commit(box, meter_values(2))
         await trio.sleep(10)
@@ -83,7 +83,7 @@ async def test_drained_waits_for_the_last_answer_and_the_queue_is_counted_at_pow
     box = outbox(state, statistics)
     link = FakeLink(delay=5)
     async with trio.open_nursery() as nursery:
-        box.start(nursery)
+        box.start(nursery, queued=await state.depth())
         await trio.testing.wait_all_tasks_blocked()
         assert statistics.charge_point("CP-1").queue_depth == 2
         box.attach(link)  # type: ignore[arg-type]

@@ -320,6 +320,7 @@ async def test_the_power_on_read_returns_what_each_load_returns(backend: Backend
         reservations={},
         charging_profiles={},
         firmware=None,
+        queue_depth=0,
     )
     await state.save_configuration("HeartbeatInterval", "300")
     await state.save_availability(0, "Inoperative")
@@ -328,6 +329,7 @@ async def test_the_power_on_read_returns_what_each_load_returns(backend: Backend
     await state.save_reservation(7, {"connectorId": 1, "idTag": "TAG"})
     await state.save_charging_profile(3, {"chargingProfileId": 3, "stackLevel": 0})
     await state.save_firmware("2.0.0", reported=False)
+    await state.enqueue("MeterValues", {"connectorId": 1, "meterValue": []})
     await backend.reopen()
     state = backend.state()
     kept = await state.load_power_on()
@@ -339,6 +341,7 @@ async def test_the_power_on_read_returns_what_each_load_returns(backend: Backend
         reservations=await state.load_reservations(),
         charging_profiles=await state.load_charging_profiles(),
         firmware=await state.load_firmware(),
+        queue_depth=await state.depth(),
     )
     assert kept.configuration == {"HeartbeatInterval": "300"}
     assert kept.availability == {0: "Inoperative"}
@@ -347,3 +350,4 @@ async def test_the_power_on_read_returns_what_each_load_returns(backend: Backend
     assert kept.reservations == {7: {"connectorId": 1, "idTag": "TAG"}}
     assert kept.charging_profiles == {3: {"chargingProfileId": 3, "stackLevel": 0}}
     assert kept.firmware == storage.FirmwareRecord(version="2.0.0", reported=False)
+    assert kept.queue_depth == 1
