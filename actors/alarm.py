@@ -77,9 +77,9 @@ class Alarm:
 class Countdown:
     """Calls a function when a deadline comes (rounded up to :data:`TICK`), unless stopped first.
 
-    A timeout that nearly never runs out, without a task or a cancel scope of its own: starting and stopping
-    it costs a push on the alarms' heap (a stopped entry is dropped when it comes to the top). The function
-    runs in the alarms' task: it must not block or raise (cancel a scope, ring an alarm).
+    A timeout that nearly never runs out, without a task or a cancel scope of its own: starting it costs a
+    push on the alarms' heap, stopping it nothing (its entry is dropped when it comes to the top). The
+    function runs in the alarms' task: it must not block or raise (cancel a scope, ring an alarm).
     """
 
     __slots__ = ("_expire", "_number")

@@ -32,9 +32,10 @@ a delivered message is not sent twice.
 
 **The sender** delivers the queue in a task that exists only while there is something to do
 (actors.on_demand): a charge point's queue is empty nearly all the time, and one sender parked per charge
-point would be a good part of a fleet's memory. It looks at the queue at power-on, when a message is
-committed and when a connection is accepted, and ends once the queue is empty, or once it holds the next
-message and no connection is up (the next accepted connection has it send that message).
+point would be a good part of a fleet's memory. It looks at the queue at power-on (if the power-on's read
+of the state found messages in it), when a message is committed and when a connection is accepted, and ends
+once the queue is empty, or once it holds the next message and no connection is up (the next accepted
+connection has it send that message).
 """
 
 import functools
