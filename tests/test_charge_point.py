@@ -1,11 +1,11 @@
-"""The ChargePoint actor against a scripted Central System, in virtual time (specification 4.2, 4.6, 5.3, 5.8,
-5.14 and 9.1; the OCPP-J transport rules)."""
+"""The ChargePoint actor against a scripted Central System, in virtual time (specification 3.16.2, 4.2, 4.6,
+5.3, 5.8, 5.14 and 9.1; the OCPP-J transport rules)."""
 
 import itertools
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -36,6 +36,10 @@ from actors.ocpp import (
     HeartbeatRequest,
     HeartbeatResponse,
     KeyValue,
+    Measurand,
+    MeterValuesRequest,
+    MeterValuesResponse,
+    ReadingContext,
     RegistrationStatus,
     RemoteStartStopStatus,
     RemoteStartTransactionRequest,
@@ -472,6 +476,44 @@ async def test_the_boot_answers_interval_is_kept_only_if_it_is_not_in_force_alre
         assert await state.load_configuration() == kept
         heartbeat = await connection.expect_call(HeartbeatRequest)
         assert heartbeat.time - last_status == interval
+        nursery.cancel_scope.cancel()
+
+
+async def test_clock_aligned_values_come_at_the_ends_of_the_intervals_from_when_it_is_set_until_it_is_zero(
+    autojump_clock: trio.testing.MockClock,
+    csms: ScriptedCsms,
+    settings: ChargePointSettings,
+    state: MemoryChargePointState,
+) -> None:
+    """3.16.2 and 9.1.5: MeterValues of the main meter (connector 0) and of each connector at the end of each
+    interval of the UTC day, and "a value of '0' ... no clock-aligned data should be transmitted"."""
+
+    async def change(key: str, value: str) -> None:
+        event = await connection.call(ChangeConfigurationRequest(key=key, value=value))
+        assert event.response == ChangeConfigurationResponse(status=ConfigurationStatus.ACCEPTED)
+
+    async with trio.open_nursery() as nursery:
+        await start(nursery, csms, settings, state)
+        connection = await csms.accept()
+        await boot(connection, interval=3600)  # the clock is the Central System's from here: 12:00
+        await change("MeterValuesAlignedData", "Energy.Active.Import.Register")
+        await trio.sleep(600)  # nothing is sent meanwhile: the interval is 0 (else the next answer fails)
+        await change("ClockAlignedDataInterval", "900")
+        sent = []
+        for _ in range(6):
+            received = await connection.expect_call(MeterValuesRequest)
+            await connection.answer(received, MeterValuesResponse())
+            (sampled,) = received.request.meter_value[0].sampled_value
+            assert (sampled.measurand, sampled.context) == (
+                Measurand.ENERGY_ACTIVE_IMPORT_REGISTER,
+                ReadingContext.SAMPLE_CLOCK,
+            )
+            at = CSMS_TIME + timedelta(seconds=received.time)
+            sent.append((at.strftime("%H:%M:%S"), received.request.connector_id))
+        assert sorted(sent) == [(at, connector) for at in ("12:15:00", "12:30:00") for connector in (0, 1, 2)]
+        await change("ClockAlignedDataInterval", "0")
+        heartbeat = await connection.expect_call()
+        assert isinstance(heartbeat.request, HeartbeatRequest), "no clock-aligned data once it is 0"
         nursery.cancel_scope.cancel()
 
 
