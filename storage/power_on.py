@@ -1,4 +1,4 @@
-"""What a charge point reads when it powers on, in one read: one trip to the reader thread, not seven."""
+"""What a charge point reads when it powers on, all in one read: one trip to the reader thread."""
 
 import sqlite3
 
